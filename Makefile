@@ -1,0 +1,46 @@
+# Leadflow — `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install serve worker test lint fmt check-migrations bench-intake clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create the virtualenv in .venv with Leadflow and its dev tools
+
+serve: $(STAMP) ## Run Leadflow on http://127.0.0.1:8000 (embedded PostgreSQL + demo config unless configured)
+	$(BIN)/leadflow serve
+
+worker: $(STAMP) ## Run a worker process only
+	$(BIN)/leadflow worker
+
+test: $(STAMP) ## Run the whole test suite (machine's PostgreSQL/Redis if LEADFLOW_TEST_* set, else embedded)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+fmt: $(STAMP) ## Format and auto-fix with ruff
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+check-migrations: $(STAMP) ## Fail if the models and the migrations disagree (alembic check)
+	$(BIN)/leadflow migrate --check
+
+bench-intake: $(STAMP) ## Intake throughput and latency vs a bare FastAPI endpoint
+	$(BIN)/python -m bench.intake
+
+clean: ## Remove the virtualenv, caches and local data (var/)
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""The ASGI application: routers, error handlers, and the process's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from leadflow import __version__, db, runtime
+from leadflow.config import Config, load_config
+from leadflow.errors import install_error_handlers
+from leadflow.health import router as health_router
+from leadflow.intake.endpoints import router as intake_router
+from leadflow.leads.endpoints import router as leads_router
+from leadflow.settings import Settings, admin_token, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    config: Config | None = None,
+    database_url: str | None = None,
+    embedded_worker: bool = False,
+) -> FastAPI:
+    """Build the app. Resources open in the lifespan, so building is cheap and pure."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = await runtime.start(
+            settings,
+            config or load_config(settings.config),
+            database_url or db.database_url(settings),
+        )
+        app.state.runtime = rt
+        app.state.admin_token = admin_token(settings)
+        worker = None
+        if embedded_worker:
+            worker = asyncio.create_task(
+                rt.jobs.run_worker_async(
+                    name="embedded",
+                    concurrency=settings.worker_concurrency,
+                    install_signal_handlers=False,
+                )
+            )
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()  # procrastinate lets running jobs finish first
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await rt.close()
+
+    app = FastAPI(
+        title="Leadflow",
+        version=__version__,
+        summary="Every form submission becomes a lead that is validated, deduplicated, "
+        "scored, routed and followed up; nothing is lost.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(intake_router)
+    app.include_router(leads_router)
+    static_dir = resources.files("leadflow") / "static"
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+    return app

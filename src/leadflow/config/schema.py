@@ -1,0 +1,245 @@
+"""The schema of ``leadflow.yaml``.
+
+Every model forbids unknown keys, so a typo is an error that points at its line
+instead of a setting that silently does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import limits
+import phonenumbers
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from leadflow.config.durations import parse_duration
+from leadflow.fields import CONTROL_FIELDS, HONEYPOT_DEFAULT, LEAD_FIELDS
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _origin(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an origin like https://www.example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is an URL, not an origin: drop the path")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an absolute http(s) URL")
+    return value
+
+
+class ConsentItem(Strict):
+    """One consent checkbox of a form, recorded in the consent ledger when ticked."""
+
+    purpose: Slug
+    text: str = Field(min_length=1, description="The exact text shown next to the checkbox.")
+    policy_version: str = Field(min_length=1, max_length=64)
+    field: str | None = Field(
+        default=None, description="Input name of the checkbox; default consent_<purpose>."
+    )
+    required: bool = False
+
+    @property
+    def input_name(self) -> str:
+        return self.field or f"consent_{self.purpose}"
+
+    @property
+    def text_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+class Form(Strict):
+    title: str = "Contact us"
+    intro: str | None = None
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Input name on the form -> lead field. Inputs named like a lead "
+        "field need no entry; unmapped inputs are kept in the raw payload.",
+    )
+    required: list[str] = Field(
+        default_factory=list, description="Lead fields the hosted form marks as required."
+    )
+    default_region: str | None = Field(
+        default=None, description="ISO country code for phone numbers written without +."
+    )
+    allowed_origins: list[str] = Field(default_factory=list)
+    thank_you_url: str | None = None
+    consent: list[ConsentItem] = Field(default_factory=list)
+    honeypot_field: str = HONEYPOT_DEFAULT
+    min_fill_seconds: float = Field(default=2.0, ge=0)
+    duplicate_window: Duration | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _known_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, target in value.items():
+            if target not in LEAD_FIELDS:
+                known = ", ".join(sorted(LEAD_FIELDS))
+                raise ValueError(f"{source}: {target!r} is not a lead field (one of: {known})")
+            if source in CONTROL_FIELDS:
+                raise ValueError(f"{source!r} is reserved for Leadflow's own use")
+        return value
+
+    @field_validator("required")
+    @classmethod
+    def _known_required(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in LEAD_FIELDS:
+                raise ValueError(f"{name!r} is not a lead field")
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a country code like US, DE or GB")
+        return region
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [_origin(v) for v in value]
+
+    @field_validator("thank_you_url")
+    @classmethod
+    def _thank_you(cls, value: str | None) -> str | None:
+        # A path ("/f/demo/thanks") means a page of this service.
+        if value is None or (value.startswith("/") and not value.startswith("//")):
+            return value
+        return _http_url(value)
+
+    @model_validator(mode="after")
+    def _unique_consent(self) -> Form:
+        names = [c.input_name for c in self.consent]
+        if len(names) != len(set(names)):
+            raise ValueError("two consent items use the same checkbox name")
+        return self
+
+
+def _rate(value: str) -> str:
+    try:
+        limits.parse(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not a rate limit; write it like '30/minute' or '1000 per hour'"
+        ) from exc
+    return value
+
+
+RateLimit = Annotated[str, BeforeValidator(_rate)]
+
+
+class RateLimits(Strict):
+    per_ip: RateLimit = "30/minute"
+    per_form: RateLimit = "1200/minute"
+
+
+class Intake(Strict):
+    duplicate_window: Duration = Field(
+        default=timedelta(minutes=10),
+        description="An identical submission within this window returns the first lead.",
+    )
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    rate_limits: RateLimits = RateLimits()
+
+
+_HOURS = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))? "
+    r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
+)
+
+
+class Owner(Strict):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str | None = None
+    timezone: str = "UTC"
+    regions: list[str] = Field(default_factory=list)
+    products: list[str] = Field(default_factory=list)
+    hours: str | None = Field(default=None, description='Working hours, e.g. "Mon-Fri 09:00-18:00"')
+    max_per_day: int | None = Field(default=None, ge=1)
+    active: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone like Europe/Berlin") from exc
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None and not _HOURS.match(value):
+            raise ValueError(f"{value!r} is not like 'Mon-Fri 09:00-18:00'")
+        return value
+
+
+class Thresholds(Strict):
+    warm: int = Field(default=40, ge=0, le=100)
+    hot: int = Field(default=70, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.warm >= self.hot:
+            raise ValueError("the warm threshold must be below the hot threshold")
+        return self
+
+
+class Scoring(Strict):
+    thresholds: Thresholds = Thresholds()
+
+
+class SlaPolicy(Strict):
+    confirm: Duration | None = Field(default=None, description="Confirmation sent within.")
+    first_contact: Duration = Field(description="A person contacts the lead within.")
+    escalate: dict[str, Literal["owner", "team", "reassign"]] = Field(default_factory=dict)
+    second_touch: Duration | None = None
+
+    @field_validator("escalate")
+    @classmethod
+    def _escalation_delays(
+        cls, value: dict[str, Literal["owner", "team", "reassign"]]
+    ) -> dict[str, Literal["owner", "team", "reassign"]]:
+        for delay in value:
+            parse_duration(delay)
+        return value
+
+
+class Config(Strict):
+    intake: Intake = Intake()
+    forms: dict[Slug, Form] = Field(default_factory=dict)
+    owners: list[Owner] = Field(default_factory=list)
+    scoring: Scoring = Scoring()
+    sla: dict[Slug, SlaPolicy] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_owners(self) -> Config:
+        emails = [o.email.lower() for o in self.owners]
+        dupes = sorted({e for e in emails if emails.count(e) > 1})
+        if dupes:
+            raise ValueError(f"owners listed twice: {', '.join(dupes)}")
+        return self
+
+    def duplicate_window(self, form: Form) -> timedelta:
+        return form.duplicate_window or self.intake.duplicate_window

@@ -1,0 +1,1 @@
+"""The consent ledger: what each person agreed to, under which policy text, and when."""

@@ -1,0 +1,82 @@
+"""Database wiring: the URL (external or embedded), the engine, sessions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from leadflow.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def libpq_url(url: str) -> str:
+    """The URL as libpq (psycopg, procrastinate) wants it: no SQLAlchemy driver suffix."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    scheme = scheme.split("+", 1)[0]
+    if scheme == "postgres":
+        scheme = "postgresql"
+    if scheme != "postgresql":
+        raise ValueError(f"Leadflow needs PostgreSQL; got a {scheme!r} URL")
+    return f"postgresql://{rest}"
+
+
+def sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + libpq_url(url).removeprefix("postgresql://")
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or join) the private PostgreSQL kept under ``data_dir``; return its URL."""
+    import pgserver  # imported lazily: only the embedded mode needs it
+
+    pgdata = (data_dir / "postgres").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    url: str = server.get_uri()
+    logger.info("embedded PostgreSQL running in %s", pgdata)
+    return url
+
+
+def database_url(settings: Settings) -> str:
+    """The libpq URL of the database: the configured one, else the embedded one."""
+    if settings.database_url:
+        return libpq_url(settings.database_url)
+    return start_embedded(settings.data_dir)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session whose work commits when the block ends, or rolls back on error."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[object]:
+    """The psycopg connection under ``session``, inside the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    return driver

@@ -1,0 +1,47 @@
+"""Typed FastAPI dependencies shared by the endpoints."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadflow.errors import Unauthorized
+from leadflow.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """A session per request, committed when the endpoint returns without error."""
+    async with runtime.sessions() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="The admin token (LEADFLOW_ADMIN_TOKEN).")
+
+
+def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    expected: str = request.app.state.admin_token
+    if credentials is None or not hmac.compare_digest(
+        credentials.credentials.encode(), expected.encode()
+    ):
+        raise Unauthorized()
+
+
+AdminDep = Depends(require_admin)

@@ -1,0 +1,78 @@
+"""The lead fields a submission can fill: their names are the API.
+
+Each form maps its own input names onto these (``forms.<key>.fields`` in the
+config); a field with one of these names is taken as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    LONG_TEXT = "long_text"
+    EMAIL = "email"
+    PHONE = "phone"
+    URL = "url"
+
+
+@dataclass(frozen=True, slots=True)
+class LeadField:
+    name: str
+    kind: Kind = Kind.TEXT
+    max_length: int = 255
+    label: str = ""
+
+
+_FIELDS = [
+    # identity
+    LeadField("email", Kind.EMAIL, 320, "Work email"),
+    LeadField("phone", Kind.PHONE, 64, "Phone"),
+    LeadField("first_name", label="First name"),
+    LeadField("last_name", label="Last name"),
+    LeadField("full_name", label="Name"),  # split into first/last name on intake
+    LeadField("company", label="Company"),
+    LeadField("title", label="Job title"),
+    LeadField("country", Kind.TEXT, 64, "Country"),
+    LeadField("website", Kind.URL, 2048, "Website"),
+    # context
+    LeadField("product_interest", label="Product of interest"),
+    LeadField("budget_range", label="Budget"),
+    LeadField("deadline", label="Timeline"),
+    LeadField("message", Kind.LONG_TEXT, 10_000, "Message"),
+    # source
+    LeadField("utm_source"),
+    LeadField("utm_medium"),
+    LeadField("utm_campaign"),
+    LeadField("utm_term"),
+    LeadField("utm_content"),
+    LeadField("gclid", max_length=512),
+    LeadField("fbclid", max_length=512),
+    LeadField("landing_url", Kind.URL, 2048),
+    LeadField("referrer", Kind.URL, 2048),
+]
+
+LEAD_FIELDS: dict[str, LeadField] = {f.name: f for f in _FIELDS}
+
+SOURCE_FIELDS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "landing_url",
+    "referrer",
+)
+
+# Inputs every form understands, set by the hosted form and the JS snippet.
+HONEYPOT_DEFAULT = "_gotcha"
+RENDERED_AT = "_lf_rendered_at"  # epoch milliseconds when the form was shown
+TZ_OFFSET = "_lf_tz_offset"  # minutes east of UTC, as the browser reports it
+FIRST_TOUCH = "_lf_first_touch"  # JSON: the visit that first brought the person
+LAST_TOUCH = "_lf_last_touch"  # JSON: the visit that brought them this time
+NEXT_URL = "_next"  # where a plain HTML post is redirected after success
+CONTROL_FIELDS = frozenset({RENDERED_AT, TZ_OFFSET, FIRST_TOUCH, LAST_TOUCH, NEXT_URL})

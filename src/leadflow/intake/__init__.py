@@ -1,0 +1,1 @@
+"""Intake: a form submission becomes a stored lead and its first job, in one transaction."""

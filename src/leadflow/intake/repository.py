@@ -1,0 +1,41 @@
+"""All SQL of the intake."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadflow.intake.idempotency import lock_id
+from leadflow.models import Submission
+
+
+async def lock(session: AsyncSession, scope: str) -> None:
+    """Serialise transactions on ``scope`` until this one ends (a transaction advisory lock)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id(scope)})
+
+
+async def by_idempotency_key(session: AsyncSession, key: str) -> Submission | None:
+    result = await session.scalars(select(Submission).where(Submission.idempotency_key == key))
+    return result.first()
+
+
+async def recent_same_payload(
+    session: AsyncSession, form_key: str, fingerprint: str, since: datetime
+) -> Submission | None:
+    result = await session.scalars(
+        select(Submission)
+        .where(
+            Submission.form_key == form_key,
+            Submission.fingerprint == fingerprint,
+            Submission.received_at >= since,
+        )
+        .order_by(Submission.received_at)
+        .limit(1)
+    )
+    return result.first()
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    return (await session.execute(select(func.now()))).scalar_one()

@@ -1,0 +1,52 @@
+"""The job queue: procrastinate on the same PostgreSQL as the leads.
+
+Jobs are deferred on the caller's own connection (``defer``), so a job commits
+or rolls back together with the data that caused it: an acknowledged lead can
+never exist without the job that processes it (transactional outbox).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import procrastinate
+from procrastinate import PsycopgConnector
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadflow.db import driver_connection
+
+# Tasks register on this app at import time; ``open_jobs`` gives it its pool.
+job_app = procrastinate.App(
+    connector=PsycopgConnector(),
+    import_paths=["leadflow.pipeline.tasks"],
+)
+
+
+def job_pool(url: str, *, max_size: int = 10) -> AsyncConnectionPool:
+    """The connection pool of the queue (workers, and deferring outside a transaction)."""
+    return AsyncConnectionPool(
+        conninfo=url,
+        min_size=1,
+        max_size=max_size,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+    )
+
+
+async def defer(
+    session: AsyncSession,
+    task: procrastinate.tasks.Task[Any, Any, Any],
+    *,
+    queueing_lock: str | None = None,
+    lock: str | None = None,
+    **task_kwargs: Any,
+) -> int:
+    """Queue ``task`` inside ``session``'s transaction; it runs once that commits."""
+    connection = await driver_connection(session)
+    deferrer = task.configure(
+        connection=connection,
+        queueing_lock=queueing_lock,
+        lock=lock,
+    )
+    return await deferrer.defer_async(**task_kwargs)

@@ -1,0 +1,1 @@
+"""The lead record: reading leads, and the timeline every step appends to."""

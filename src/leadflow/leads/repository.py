@@ -1,0 +1,82 @@
+"""All SQL about leads and their timeline."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadflow.models import ConsentRecord, Lead, LeadEvent, Submission
+from leadflow.models.base import utcnow
+
+
+async def add_event(
+    session: AsyncSession,
+    lead_id: uuid.UUID,
+    type_: str,
+    detail: dict[str, Any] | None = None,
+    *,
+    at: datetime | None = None,
+    duration_ms: float | None = None,
+) -> LeadEvent:
+    event = LeadEvent(
+        lead_id=lead_id,
+        type=type_,
+        detail=detail or {},
+        at=at or utcnow(),
+        duration_ms=duration_ms,
+    )
+    session.add(event)
+    return event
+
+
+async def get(session: AsyncSession, lead_id: uuid.UUID) -> Lead | None:
+    return await session.get(Lead, lead_id)
+
+
+async def events(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[LeadEvent]:
+    result = await session.scalars(
+        select(LeadEvent).where(LeadEvent.lead_id == lead_id).order_by(LeadEvent.id)
+    )
+    return result.all()
+
+
+async def consents(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[ConsentRecord]:
+    result = await session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.lead_id == lead_id)
+        .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
+    )
+    return result.all()
+
+
+async def submissions(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[Submission]:
+    result = await session.scalars(
+        select(Submission).where(Submission.lead_id == lead_id).order_by(Submission.received_at)
+    )
+    return result.all()
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> tuple[Sequence[Lead], int]:
+    """Newest first; ``after`` is the (created_at, id) of the last lead already seen."""
+    query = select(Lead)
+    count = select(func.count()).select_from(Lead)
+    if status is not None:
+        query = query.where(Lead.status == status)
+        count = count.where(Lead.status == status)
+    if after is not None:
+        query = query.where(tuple_(Lead.created_at, Lead.id) < tuple_(*after))
+    query = query.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)
+    leads = (await session.scalars(query)).all()
+    total = (await session.execute(count)).scalar_one()
+    return leads, total

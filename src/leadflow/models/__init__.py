@@ -1,0 +1,9 @@
+"""The tables. Import from here so every model is registered on ``Base.metadata``."""
+
+from leadflow.models.base import Base
+from leadflow.models.consent import ConsentRecord
+from leadflow.models.event import LeadEvent
+from leadflow.models.lead import Lead, LeadStatus
+from leadflow.models.submission import Submission
+
+__all__ = ["Base", "ConsentRecord", "Lead", "LeadEvent", "LeadStatus", "Submission"]

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadflow.models.base import Base, new_id, utcnow
+
+
+class LeadStatus(StrEnum):
+    """Where a lead is. The pipeline moves it left to right; side exits and outcomes follow."""
+
+    RECEIVED = "received"
+    VALIDATED = "validated"
+    DEDUPLICATED = "deduplicated"
+    SCORED = "scored"
+    ROUTED = "routed"
+    SYNCED = "synced"
+    QUARANTINED = "quarantined"
+    FAILED = "failed"
+    MERGED = "merged"
+    CONTACTED = "contacted"
+    MEETING_BOOKED = "meeting_booked"
+    QUALIFIED = "qualified"
+    DISQUALIFIED = "disqualified"
+
+
+_STATUSES = ", ".join(f"'{s.value}'" for s in LeadStatus)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        CheckConstraint("score IS NULL OR score BETWEEN 0 AND 100", name="score_range"),
+        Index("ix_leads_created_at_id", "created_at", "id"),
+        Index("ix_leads_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    form_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), default=LeadStatus.RECEIVED.value)
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # identity
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    company: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(64))
+    website: Mapped[str | None] = mapped_column(String(2048))
+
+    # source (last touch on the columns; both touches in first_touch/last_touch)
+    utm_source: Mapped[str | None] = mapped_column(String(255))
+    utm_medium: Mapped[str | None] = mapped_column(String(255))
+    utm_campaign: Mapped[str | None] = mapped_column(String(255))
+    utm_term: Mapped[str | None] = mapped_column(String(255))
+    utm_content: Mapped[str | None] = mapped_column(String(255))
+    landing_url: Mapped[str | None] = mapped_column(String(2048))
+    referrer: Mapped[str | None] = mapped_column(String(2048))
+    gclid: Mapped[str | None] = mapped_column(String(512))
+    fbclid: Mapped[str | None] = mapped_column(String(512))
+    first_touch: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    last_touch: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+    # timing
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    client_tz_offset_minutes: Mapped[int | None]
+
+    # context
+    product_interest: Mapped[str | None] = mapped_column(String(255))
+    budget_range: Mapped[str | None] = mapped_column(String(255))
+    deadline: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str | None] = mapped_column(Text)
+
+    # operations
+    external_ids: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    score: Mapped[int | None]
+    segment: Mapped[str | None] = mapped_column(String(32))
+    score_breakdown: Mapped[list[Any] | None] = mapped_column(JSONB)
+    ruleset_version: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(320))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    routing_reason: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    duplicate_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL"), index=True
+    )
+    sla_state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), default=utcnow, onupdate=utcnow
+    )

@@ -1,0 +1,84 @@
+/*
+ * Leadflow snippet. Add it to any page with a form that posts to Leadflow:
+ *   <script src="https://leads.example.com/static/leadflow.js" defer></script>
+ * It remembers how the visitor first came (first touch) and how they came this
+ * time (last touch), and adds to every Leadflow form the hidden fields Leadflow
+ * reads: UTM parameters, gclid/fbclid, landing page, referrer, both touches,
+ * the time the form was shown (for the spam guard) and the browser's UTC offset.
+ * Forms are found by data-leadflow-form, or by an action containing /v1/forms/.
+ * Pages that submit with fetch() can call Leadflow.fields() to get the same values.
+ */
+(function () {
+  "use strict";
+  var FIRST = "leadflow.first_touch";
+  var LAST = "leadflow.last_touch";
+  var PARAMS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid"];
+  var renderedAt = Date.now();
+
+  function read(key) {
+    try { return JSON.parse(window.localStorage.getItem(key) || "null"); } catch (e) { return null; }
+  }
+  function write(key, value) {
+    try { window.localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
+  }
+  function thisVisit() {
+    var query = new URLSearchParams(window.location.search);
+    var touch = { landing_url: window.location.href, at: new Date().toISOString() };
+    if (document.referrer) touch.referrer = document.referrer;
+    PARAMS.forEach(function (name) { var v = query.get(name); if (v) touch[name] = v; });
+    return touch;
+  }
+  function startsNewTouch(touch) {
+    // A campaign click, or an arrival from another site; browsing within the site is not.
+    if (PARAMS.some(function (name) { return touch[name]; })) return true;
+    if (!touch.referrer) return false;
+    try { return new URL(touch.referrer).host !== window.location.host; } catch (e) { return false; }
+  }
+
+  var visit = thisVisit();
+  var first = read(FIRST);
+  var last = read(LAST);
+  if (!first) { first = visit; write(FIRST, first); }
+  if (!last || startsNewTouch(visit)) { last = visit; write(LAST, last); }
+
+  function fields() {
+    var values = {
+      _lf_rendered_at: String(renderedAt),
+      _lf_tz_offset: String(-new Date().getTimezoneOffset()),
+      _lf_first_touch: JSON.stringify(first),
+      _lf_last_touch: JSON.stringify(last),
+      landing_url: last.landing_url,
+      referrer: last.referrer
+    };
+    PARAMS.forEach(function (name) { values[name] = last[name]; });
+    return values;
+  }
+
+  function enhance(form) {
+    var values = fields();
+    Object.keys(values).forEach(function (name) {
+      if (values[name] === undefined || values[name] === null || values[name] === "") return;
+      var input = form.querySelector('input[name="' + name + '"]');
+      if (!input) {
+        input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        form.appendChild(input);
+      }
+      // Values the page set itself (a server-side render time, say) win.
+      if (input.type === "hidden" && !input.value) input.value = values[name];
+    });
+  }
+
+  function enhanceAll() {
+    var forms = document.querySelectorAll("form[data-leadflow-form], form[action*='/v1/forms/']");
+    Array.prototype.forEach.call(forms, enhance);
+  }
+
+  window.Leadflow = { fields: fields, enhance: enhance };
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", enhanceAll);
+  } else {
+    enhanceAll();
+  }
+})();
