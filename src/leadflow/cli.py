@@ -44,7 +44,9 @@ def _database(settings: Settings) -> str:
     from leadflow.db import database_url
 
     if not settings.database_url:
-        typer.echo(f"Starting the embedded PostgreSQL in {settings.data_dir / 'postgres'} ...", err=True)
+        typer.echo(
+            f"Starting the embedded PostgreSQL in {settings.data_dir / 'postgres'} ...", err=True
+        )
     return database_url(settings)
 
 
@@ -52,8 +54,12 @@ def _database(settings: Settings) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run a worker in this process.")] = True,
-    workers: Annotated[int, typer.Option(help="HTTP worker processes (external database only).")] = 1,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run a worker in this process.")
+    ] = True,
+    workers: Annotated[
+        int, typer.Option(help="HTTP worker processes (external database only).")
+    ] = 1,
 ) -> None:
     """Run the API, the hosted forms and (unless --no-worker) a worker; migrates first."""
     import uvicorn
@@ -87,7 +93,9 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once (default: LEADFLOW_WORKER_CONCURRENCY).")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs run at once (default: LEADFLOW_WORKER_CONCURRENCY).")
+    ] = None,
 ) -> None:
     """Run a worker only (start as many as you like, on any machines)."""
     from leadflow import runtime
@@ -112,7 +120,9 @@ def worker(
 
 @app.command()
 def migrate(
-    check: Annotated[bool, typer.Option("--check", help="Only check that models and migrations agree.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check that models and migrations agree.")
+    ] = False,
 ) -> None:
     """Bring the database schema (leads and queue) to the latest version."""
     from leadflow import migrate as migrations
@@ -130,7 +140,9 @@ def migrate(
 
 @app.command("check-config")
 def check_config(
-    file: Annotated[Path | None, typer.Argument(help="Config file (default: LEADFLOW_CONFIG).")] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="Config file (default: LEADFLOW_CONFIG).")
+    ] = None,
 ) -> None:
     """Validate a config file; errors name the file, the line and the field."""
     path = file or get_settings().config
@@ -143,7 +155,9 @@ def check_config(
 
 @app.command()
 def init(
-    file: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("leadflow.yaml"),
+    file: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
+        "leadflow.yaml"
+    ),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter leadflow.yaml."""

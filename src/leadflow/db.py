@@ -8,7 +8,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from leadflow.settings import Settings
 
@@ -34,11 +39,11 @@ def sqlalchemy_url(url: str) -> str:
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the private PostgreSQL kept under ``data_dir``; return its URL."""
-    import pgserver  # imported lazily: only the embedded mode needs it
+    from pgserver import get_server  # type: ignore[attr-defined]  # lazily: embedded mode only
 
     pgdata = (data_dir / "postgres").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
     url: str = server.get_uri()
     logger.info("embedded PostgreSQL running in %s", pgdata)
     return url

@@ -32,7 +32,9 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["database"] = "ok"
         expected = head_revision()
         checks["migrations"] = (
-            "ok" if revision == expected else f"at {revision}, expected {expected}: run leadflow migrate"
+            "ok"
+            if revision == expected
+            else f"at {revision}, expected {expected}: run leadflow migrate"
         )
     except (SQLAlchemyError, OSError) as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"

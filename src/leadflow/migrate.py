@@ -16,7 +16,9 @@ from leadflow.db import sqlalchemy_url
 
 def alembic_config(database_url: str) -> AlembicConfig:
     config = AlembicConfig()
-    config.set_main_option("script_location", str(Path(str(resources.files("leadflow"))) / "migrations"))
+    config.set_main_option(
+        "script_location", str(Path(str(resources.files("leadflow"))) / "migrations")
+    )
     # ConfigParser treats % as interpolation; URLs may contain %-escapes.
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url).replace("%", "%%"))
     return config

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from leadflow.config import Config
 from leadflow.db import create_engine, session_factory
-from leadflow.intake.ratelimit import IntakeRateLimiter, storage_for
+from leadflow.intake.ratelimit import IntakeRateLimiter
 from leadflow.jobs import job_app, job_pool
 from leadflow.settings import Settings
 
@@ -35,6 +35,7 @@ class Runtime:
         await self.jobs.close_async()
         await self.pool.close()
         await self.engine.dispose()
+        self.rate_limiter.close()
         if _current is self:
             _current = None
 
@@ -57,7 +58,7 @@ async def start(settings: Settings, config: Config, database_url: str) -> Runtim
         sessions=session_factory(engine),
         pool=pool,
         jobs=job_app,
-        rate_limiter=IntakeRateLimiter(storage_for(settings.redis_url)),
+        rate_limiter=IntakeRateLimiter(settings.redis_url),
     )
     _current = runtime
     return runtime

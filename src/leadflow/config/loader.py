@@ -28,7 +28,9 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 class ConfigError(Exception):
@@ -78,7 +80,9 @@ def load_config_text(text: str, filename: str = "<config>") -> Config:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError([ConfigIssue(filename, line, "", f"not valid YAML: {exc.problem}")]) from exc
+        raise ConfigError(
+            [ConfigIssue(filename, line, "", f"not valid YAML: {exc.problem}")]
+        ) from exc
     except YAMLError as exc:
         raise ConfigError([ConfigIssue(filename, None, "", f"not valid YAML: {exc}")]) from exc
     if tree is None:
@@ -95,6 +99,7 @@ def load_config_text(text: str, filename: str = "<config>") -> Config:
             if err["type"] == "extra_forbidden":
                 message = "unknown setting (check the spelling)"
             issues.append(ConfigIssue(filename, _line_of(tree, loc), _field_name(loc), message))
+        issues.sort(key=lambda issue: issue.line or 0)
         raise ConfigError(issues) from exc
 
 
@@ -105,7 +110,9 @@ def load_config(path: Path | None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot be read: {exc.strerror}")]) from exc
+        raise ConfigError(
+            [ConfigIssue(str(path), None, "", f"cannot be read: {exc.strerror}")]
+        ) from exc
     return load_config_text(text, str(path))
 
 

@@ -59,8 +59,10 @@ def _cors_headers(origin: str | None) -> dict[str, str]:
 
 def _redirect_target(form: Form, form_key: str, accepted: Accepted, request: Request) -> str:
     next_origin = _origin_of(accepted.next_url)
-    if accepted.next_url and next_origin and (
-        next_origin in form.allowed_origins or next_origin == _own_origin(request)
+    if (
+        accepted.next_url
+        and next_origin
+        and (next_origin in form.allowed_origins or next_origin == _own_origin(request))
     ):
         return accepted.next_url  # only to the form's own sites: no open redirect
     return form.thank_you_url or f"/f/{form_key}/thanks"
@@ -139,14 +141,24 @@ async def preflight(form_key: str, request: Request, runtime: RuntimeDep) -> Res
     return Response(status_code=204, headers=headers)
 
 
-@router.get("/f/{form_key}", response_class=HTMLResponse, summary="The hosted form")
+@router.get(
+    "/f/{form_key}",
+    response_class=HTMLResponse,
+    summary="The hosted form",
+    responses=problem_responses(404, 422),
+)
 async def hosted_form(form_key: str, runtime: RuntimeDep) -> HTMLResponse:
     """A working HTML form for a configured form, for demos and for sites without one."""
     form = _form(runtime.config, form_key)
     return HTMLResponse(hosted.render_form(form_key, form))
 
 
-@router.get("/f/{form_key}/thanks", response_class=HTMLResponse, summary="The hosted thank-you page")
+@router.get(
+    "/f/{form_key}/thanks",
+    response_class=HTMLResponse,
+    summary="The hosted thank-you page",
+    responses=problem_responses(404, 422),
+)
 async def hosted_thanks(form_key: str, runtime: RuntimeDep) -> HTMLResponse:
     form = _form(runtime.config, form_key)
     return HTMLResponse(hosted.render_thanks(form_key, form))

@@ -51,7 +51,8 @@ def required_errors(mapped: Mapped, form: Form) -> list[FieldError]:
     errors = []
     for name in form.required:
         present = mapped.fields.get(name) or (
-            name == "full_name" and (mapped.fields.get("first_name") or mapped.fields.get("last_name"))
+            name == "full_name"
+            and (mapped.fields.get("first_name") or mapped.fields.get("last_name"))
         )
         if not present:
             errors.append(FieldError(name, "is required"))

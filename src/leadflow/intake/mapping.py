@@ -102,7 +102,7 @@ def _touch(value: Any) -> dict[str, str] | None:
 
 
 def split_full_name(full_name: str) -> tuple[str, str | None]:
-    """"Ana Weber" -> ("Ana", "Weber"); "Jan van der Berg" -> ("Jan", "van der Berg")."""
+    """ "Ana Weber" -> ("Ana", "Weber"); "Jan van der Berg" -> ("Jan", "van der Berg")."""
     first, _, last = " ".join(full_name.split()).partition(" ")
     return first, last or None
 

@@ -52,7 +52,8 @@ def _replay(body: bytes) -> Any:
 def _check_text(value: str, where: str) -> None:
     if "\x00" in value:
         raise ValidationFailed(
-            f"{where} contains a NUL character.", errors=[{"field": where, "reason": "NUL character"}]
+            f"{where} contains a NUL character.",
+            errors=[{"field": where, "reason": "NUL character"}],
         )
     try:
         value.encode("utf-8")
@@ -129,7 +130,11 @@ async def _parse_form(request: Request, body: bytes) -> RawPayload:
                 _add(
                     payload,
                     key,
-                    {"filename": value.filename, "content_type": value.content_type, "size": value.size},
+                    {
+                        "filename": value.filename,
+                        "content_type": value.content_type,
+                        "size": value.size,
+                    },
                 )
             else:
                 _add(payload, key, value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 
+import coredis
 import limits
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -17,22 +18,33 @@ from leadflow.config import Config
 from leadflow.errors import RateLimited
 
 
-def storage_for(redis_url: str | None) -> Storage:
-    if not redis_url:
-        return MemoryStorage()
-    scheme, _, rest = redis_url.partition("://")
-    return RedisStorage(f"async+{scheme}://{rest}", key_prefix="leadflow")
-
-
 class IntakeRateLimiter:
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self.limiter = MovingWindowRateLimiter(storage)
+    def __init__(self, redis_url: str | None = None) -> None:
+        self._redis_pool: coredis.ConnectionPool | None = None
+        self.storage: Storage
+        if redis_url:
+            # Our own pool, so that closing the runtime closes its connections.
+            self._redis_pool = coredis.ConnectionPool.from_url(redis_url)
+            scheme, _, rest = redis_url.partition("://")
+            self.storage = RedisStorage(
+                f"async+{scheme}://{rest}",
+                key_prefix="leadflow",
+                connection_pool=self._redis_pool,  # type: ignore[arg-type]  # typed too narrowly
+            )
+        else:
+            self.storage = MemoryStorage()
+        self.limiter = MovingWindowRateLimiter(self.storage)
+
+    def close(self) -> None:
+        if self._redis_pool is not None:
+            self._redis_pool.disconnect()
 
     async def check(self, config: Config, form_key: str, ip: str | None) -> None:
         """Count one submission; raise RateLimited (429 with Retry-After) over a limit."""
         rates = config.intake.rate_limits
-        checks = [(limits.parse(rates.per_form), ("form", form_key))]
+        checks: list[tuple[limits.RateLimitItem, tuple[str, ...]]] = [
+            (limits.parse(rates.per_form), ("form", form_key))
+        ]
         if ip:
             checks.insert(0, (limits.parse(rates.per_ip), ("ip", form_key, ip)))
         for rate, identifiers in checks:

@@ -20,7 +20,7 @@ _FIELDS_SCHEMA: dict[str, Any] = {
     "the form's own names mapped in the config, consent checkboxes, and anything else "
     "(kept in the raw payload).",
     "properties": {
-        "email": {"type": "string"},
+        "email": {"type": "string", "format": "email"},
         "phone": {"type": "string"},
         "full_name": {"type": "string"},
         "company": {"type": "string"},

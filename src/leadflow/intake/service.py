@@ -92,7 +92,9 @@ async def submit(
     if previous is not None:
         return _accepted(previous, replayed=True, next_url=mapped.next_url)
 
-    submission = await _store(session, form_key, form, payload, mapped, meta, idempotency_key, digest)
+    submission = await _store(
+        session, form_key, form, payload, mapped, meta, idempotency_key, digest
+    )
     return _accepted(submission, replayed=False, next_url=mapped.next_url)
 
 
@@ -132,7 +134,11 @@ async def _store(
     session.add(lead)
     submission_id = new_id()
     # A bot is answered exactly like a person: the same status, the same shape.
-    response = {"lead_id": str(lead.id), "submission_id": str(submission_id), "status": ACCEPTED_STATUS}
+    response = {
+        "lead_id": str(lead.id),
+        "submission_id": str(submission_id),
+        "status": ACCEPTED_STATUS,
+    }
     submission = Submission(
         id=submission_id,
         lead_id=lead.id,

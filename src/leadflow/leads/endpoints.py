@@ -21,7 +21,9 @@ async def list_leads(
     session: SessionDep,
     status: Annotated[LeadStatus | None, Query(description="Only leads in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="next_cursor of the previous page.")
+    ] = None,
 ) -> LeadPage:
     """Leads, newest first, a page at a time."""
     return await service.list_leads(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import MutableMapping
+from typing import Literal
 
 from alembic import context
 from sqlalchemy import create_engine, pool
@@ -13,10 +14,20 @@ config = context.config
 target_metadata = Base.metadata
 
 
+NameKind = Literal[
+    "schema",
+    "table",
+    "column",
+    "index",
+    "unique_constraint",
+    "foreign_key_constraint",
+    "check_constraint",
+]
+ParentKey = Literal["schema_name", "table_name", "schema_qualified_table_name"]
+
+
 def include_name(
-    name: str | None,
-    type_: Literal["schema", "table", "column", "index", "unique_constraint", "foreign_key_constraint"],
-    parent_names: Any,
+    name: str | None, type_: NameKind, parent_names: MutableMapping[ParentKey, str | None]
 ) -> bool:
     # The queue's schema is installed from procrastinate's own SQL by our migrations.
     return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))

@@ -1,0 +1,3 @@
+from leadflow.cli import main
+
+main()

@@ -1,0 +1,149 @@
+"""Shared fixtures: a real PostgreSQL for the whole run, an app and a client per test.
+
+The database is the machine's server when LEADFLOW_TEST_DATABASE_URL is set (a
+fresh database is created in it and dropped at the end), else a throwaway
+embedded PostgreSQL (pgserver) in a temporary folder. Never a substitute.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from psycopg.rows import dict_row
+from sqlalchemy.engine import make_url
+
+from leadflow import migrate
+from leadflow.app import create_app
+from leadflow.config import Config, load_config_text
+from leadflow.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token"
+CLIENT_IP = "203.0.113.7"
+
+TEST_CONFIG = """
+intake:
+  rate_limits: {per_ip: 10000/minute, per_form: 10000/minute}
+forms:
+  contact:
+    title: Contact sales
+    fields: {name: full_name, org: company, tel: phone, msg: message}
+    required: [email]
+    default_region: DE
+    allowed_origins: [https://www.example.com]
+    thank_you_url: https://www.example.com/thanks
+    min_fill_seconds: 2
+    consent:
+      - purpose: marketing_email
+        text: Send me product news. I can unsubscribe at any time.
+        policy_version: "2026-01"
+      - purpose: terms
+        text: I accept the terms.
+        policy_version: "v3"
+        required: false
+  open:
+    fields: {Mail: email}
+owners:
+  - {email: ana@example.com, timezone: Europe/Berlin, regions: [EMEA]}
+"""
+
+
+def _create_database(base_url: str) -> str:
+    name = f"leadflow_test_{uuid.uuid4().hex[:10]}"
+    admin = make_url(base_url)
+    with psycopg.connect(
+        admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(base_url: str, url: str) -> None:
+    name = make_url(url).database
+    admin = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server URL that tests may create databases in."""
+    configured = os.environ.get("LEADFLOW_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A migrated database of our own for the whole run."""
+    url = _create_database(server_url)
+    migrate.upgrade(url)
+    yield url
+    _drop_database(server_url, url)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """A plain connection for looking at what the service stored."""
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        yield conn
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "database_url" in request.fixturenames:
+        url = request.getfixturevalue("database_url")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "TRUNCATE leads, submissions, lead_events, consent_records, "
+                "procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers CASCADE"
+            )
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config_text(TEST_CONFIG, "test.yaml")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(admin_token=ADMIN_TOKEN, data_dir=tmp_path, config=None)
+
+
+@pytest.fixture
+async def app(settings: Settings, config: Config, database_url: str) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, config=config, database_url=database_url)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def count(db: psycopg.Connection[dict[str, Any]], table: str) -> int:
+    row = db.execute(f"SELECT count(*) AS n FROM {table}").fetchone()
+    assert row is not None
+    return int(row["n"])

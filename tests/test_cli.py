@@ -1,0 +1,156 @@
+"""The leadflow command, as a person runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from leadflow.cli import app
+from tests.conftest import _create_database, _drop_database
+
+runner = CliRunner()
+
+
+def test_check_config_names_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "leadflow.yaml"
+    bad.write_text("forms:\n  demo:\n    fields: {mail: e-mail}\n")
+
+    result = runner.invoke(app, ["check-config", str(bad)])
+
+    assert result.exit_code == 2
+    assert f"{bad}:3: forms.demo.fields: mail: 'e-mail' is not a lead field" in result.output
+
+
+def test_init_writes_a_starter_that_checks_clean(tmp_path: Path) -> None:
+    target = tmp_path / "leadflow.yaml"
+
+    written = runner.invoke(app, ["init", str(target)])
+    again = runner.invoke(app, ["init", str(target)])
+    checked = runner.invoke(app, ["check-config", str(target)])
+
+    assert written.exit_code == 0
+    assert "# leadflow.yaml" in target.read_text()
+    assert again.exit_code == 1
+    assert "exists" in again.output
+    assert checked.exit_code == 0
+    assert "OK (1 forms" in checked.output
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    for command in ("serve", "worker", "migrate", "check-config", "init"):
+        assert command in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def fresh_database(server_url: str) -> Iterator[str]:
+    url = _create_database(server_url)
+    yield url
+    _drop_database(server_url, url)
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "leadflow", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("leadflow serve did not become ready within 60s")
+
+
+def _wait_status(base: str, lead_id: str, status: str) -> dict[str, object]:
+    headers = {"Authorization": "Bearer cli-token"}
+    deadline = time.monotonic() + 30
+    lead: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        lead = httpx.get(f"{base}/v1/leads/{lead_id}", headers=headers, timeout=5).json()
+        if lead["status"] == status:
+            return lead
+        time.sleep(0.1)
+    raise AssertionError(f"lead stayed {lead.get('status')!r}, expected {status!r}")
+
+
+def _stop(*processes: subprocess.Popen[bytes]) -> list[str]:
+    """SIGTERM each process, as a supervisor would; return what each wrote to stderr."""
+    for process in processes:
+        process.terminate()
+    logs = []
+    for process in processes:
+        try:
+            _, err = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
+        logs.append(err.decode())
+    return logs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "separate_worker", [False, True], ids=["embedded-worker", "separate-worker"]
+)
+def test_serve_takes_a_submission_to_routed(
+    fresh_database: str, tmp_path: Path, separate_worker: bool
+) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LEADFLOW_DATABASE_URL": fresh_database,
+        "LEADFLOW_ADMIN_TOKEN": "cli-token",
+        "LEADFLOW_DATA_DIR": str(tmp_path),
+    }
+    serve_args = ["serve", "--port", str(port)] + (["--no-worker"] if separate_worker else [])
+    processes = [_start(serve_args, env)]
+    try:
+        _wait_ready(base, processes[0])
+        if separate_worker:
+            processes.append(_start(["worker", "--concurrency", "2"], env))
+        response = httpx.post(
+            f"{base}/v1/forms/demo/submissions",
+            json={"email": "cli@acme.io", "name": "Cli Person"},
+            timeout=10,
+        )
+        assert response.status_code == 202
+        lead = _wait_status(base, response.json()["lead_id"], "routed")
+        assert [e["type"] for e in lead["timeline"]] == [  # type: ignore[union-attr,index]
+            "received",
+            "lead.validate",
+            "lead.dedup",
+            "lead.score",
+            "lead.route",
+        ]
+    finally:
+        logs = _stop(*processes)
+    # uvicorn re-raises SIGTERM after its graceful shutdown, so that is the exit status
+    assert all(p.returncode in (0, -signal.SIGTERM) for p in processes), logs
+    assert "Application shutdown complete" in logs[0]
