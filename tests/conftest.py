@@ -109,7 +109,7 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         url = request.getfixturevalue("database_url")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
-                "TRUNCATE leads, submissions, lead_events, consent_records, "
+                "TRUNCATE leads, submissions, lead_events, consent_records, job_attempts, "
                 "procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers CASCADE"
             )
 

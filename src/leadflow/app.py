@@ -17,6 +17,8 @@ from leadflow.errors import install_error_handlers
 from leadflow.health import router as health_router
 from leadflow.intake.endpoints import router as intake_router
 from leadflow.leads.endpoints import router as leads_router
+from leadflow.pipeline.endpoints import router as pipeline_router
+from leadflow.pipeline.worker import run_worker
 from leadflow.settings import Settings, admin_token, get_settings
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,8 @@ def create_app(
         worker = None
         if embedded_worker:
             worker = asyncio.create_task(
-                rt.jobs.run_worker_async(
+                run_worker(
+                    rt,
                     name="embedded",
                     concurrency=settings.worker_concurrency,
                     install_signal_handlers=False,
@@ -70,6 +73,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(intake_router)
     app.include_router(leads_router)
+    app.include_router(pipeline_router)
     static_dir = resources.files("leadflow") / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     return app

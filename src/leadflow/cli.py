@@ -99,6 +99,7 @@ def worker(
 ) -> None:
     """Run a worker only (start as many as you like, on any machines)."""
     from leadflow import runtime
+    from leadflow.pipeline.worker import run_worker
 
     settings = get_settings()
     _logging(settings)
@@ -108,10 +109,7 @@ def worker(
     async def main() -> None:
         rt = await runtime.start(settings, config, url)
         try:
-            await rt.jobs.run_worker_async(
-                concurrency=concurrency or settings.worker_concurrency,
-                install_signal_handlers=True,
-            )
+            await run_worker(rt, concurrency=concurrency or settings.worker_concurrency)
         finally:
             await rt.close()
 
@@ -131,7 +129,13 @@ def migrate(
     _logging(settings)
     url = _database(settings)
     if check:
-        migrations.check(url)
+        from alembic.util import CommandError
+
+        try:
+            migrations.check(url)
+        except CommandError as exc:
+            typer.echo(f"Migration check failed: {exc}", err=True)
+            raise typer.Exit(1) from exc
         typer.echo("Models and migrations agree.")
         return
     migrations.upgrade(url)

@@ -7,6 +7,7 @@ never exist without the job that processes it (transactional outbox).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import procrastinate
@@ -39,14 +40,16 @@ async def defer(
     task: procrastinate.tasks.Task[Any, Any, Any],
     *,
     queueing_lock: str | None = None,
-    lock: str | None = None,
+    schedule_at: datetime | None = None,
     **task_kwargs: Any,
 ) -> int:
-    """Queue ``task`` inside ``session``'s transaction; it runs once that commits."""
+    """Queue ``task`` inside ``session``'s transaction; it runs once that commits
+    (at ``schedule_at``, when given). ``queueing_lock`` keeps a second copy out
+    of the queue while one is waiting."""
     connection = await driver_connection(session)
     deferrer = task.configure(
         connection=connection,
         queueing_lock=queueing_lock,
-        lock=lock,
+        schedule_at=schedule_at,
     )
     return await deferrer.defer_async(**task_kwargs)

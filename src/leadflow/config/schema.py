@@ -226,8 +226,50 @@ class SlaPolicy(Strict):
         return value
 
 
+DEFAULT_RETRY_SCHEDULE = ("5s", "5m", "30m", "2h", "5h", "10h", "10h")
+
+
+class Pipeline(Strict):
+    retry: dict[str, list[Duration]] = Field(
+        default_factory=lambda: {"default": [parse_duration(d) for d in DEFAULT_RETRY_SCHEDULE]},
+        description="Delays between attempts after a retryable failure, per task kind "
+        "(default, crm.sync, ...); after the last one the job becomes a dead letter.",
+    )
+    retry_jitter: float = Field(default=0.2, ge=0, le=1, description="+/- share of each delay.")
+    stuck_after: Duration = Field(
+        default=timedelta(minutes=5),
+        description="A lead still in an internal stage after this long is flagged and requeued.",
+    )
+
+    @field_validator("retry")
+    @classmethod
+    def _schedules(cls, value: dict[str, list[timedelta]]) -> dict[str, list[timedelta]]:
+        if "default" not in value:
+            value = {**value, "default": [parse_duration(d) for d in DEFAULT_RETRY_SCHEDULE]}
+        for kind, delays in value.items():
+            if not delays:
+                raise ValueError(f"{kind}: a retry schedule needs at least one delay")
+        return value
+
+    def schedule_for(self, task_name: str) -> list[timedelta]:
+        return self.retry.get(task_name) or self.retry["default"]
+
+
+class RecordingCrm(Strict):
+    """Dry run: record what would be sent to the CRM, in a JSON-lines file."""
+
+    kind: Literal["recording"]
+    path: str = "var/crm-dry-run.jsonl"
+
+
+class Connectors(Strict):
+    crm: RecordingCrm | None = None
+
+
 class Config(Strict):
     intake: Intake = Intake()
+    pipeline: Pipeline = Pipeline()
+    connectors: Connectors = Connectors()
     forms: dict[Slug, Form] = Field(default_factory=dict)
     owners: list[Owner] = Field(default_factory=list)
     scoring: Scoring = Scoring()

@@ -194,7 +194,6 @@ async def _store(
             session,
             process_lead,
             queueing_lock=f"lead.process:{lead.id}",
-            lock=f"lead:{lead.id}",
             lead_id=str(lead.id),
         )
     return submission

@@ -3,7 +3,16 @@
 from leadflow.models.base import Base
 from leadflow.models.consent import ConsentRecord
 from leadflow.models.event import LeadEvent
+from leadflow.models.job_attempt import JobAttempt
 from leadflow.models.lead import Lead, LeadStatus
 from leadflow.models.submission import Submission
 
-__all__ = ["Base", "ConsentRecord", "Lead", "LeadEvent", "LeadStatus", "Submission"]
+__all__ = [
+    "Base",
+    "ConsentRecord",
+    "JobAttempt",
+    "Lead",
+    "LeadEvent",
+    "LeadStatus",
+    "Submission",
+]

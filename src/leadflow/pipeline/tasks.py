@@ -1,42 +1,202 @@
-"""The jobs of the pipeline, registered on the queue under ``domain.verb`` names."""
+"""The jobs of the pipeline, registered on the queue under ``domain.verb`` names.
+
+Two steps of one lead never run at once: every job locks the lead's row
+(``SELECT ... FOR UPDATE``) for its transaction. procrastinate's own job
+``lock`` is not used for this, because it also orders *waiting* jobs: a retry
+scheduled hours ahead would hold back every other job of the lead.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
+
+import procrastinate
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow import runtime
+from leadflow.connectors import crm_from_config
+from leadflow.connectors.base import CrmLead
 from leadflow.db import transaction
-from leadflow.jobs import job_app
+from leadflow.jobs import defer, job_app
 from leadflow.leads import repository as leads
 from leadflow.models import Lead, LeadStatus
 from leadflow.models.base import utcnow
-
-# The internal stages, in order, with the status each one leaves the lead in.
-STAGES = (
-    ("validate", LeadStatus.VALIDATED),
-    ("dedup", LeadStatus.DEDUPLICATED),
-    ("score", LeadStatus.SCORED),
-    ("route", LeadStatus.ROUTED),
-)
+from leadflow.pipeline import repository, service
+from leadflow.pipeline.retry import Decision
+from leadflow.pipeline.stages import STAGES, STARTABLE
 
 
-@job_app.task(name="lead.process", queue="pipeline")
+class AttemptFailed(Exception):
+    """A job's failure, recorded, with the decision taken about it."""
+
+    def __init__(self, error: BaseException, decision: Decision) -> None:
+        super().__init__(f"{type(error).__name__}: {error} ({decision.reason})")
+        self.decision = decision
+
+
+class RecordedRetry(procrastinate.BaseRetryStrategy):
+    """Applies the decision ``record_failures`` took; the schedule lives in the config."""
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate.jobs.Job
+    ) -> procrastinate.RetryDecision | None:
+        if isinstance(exception, AttemptFailed):
+            if exception.decision.retry_at is None:
+                return None
+            return procrastinate.RetryDecision(retry_at=exception.decision.retry_at)
+        # Failures the middleware did not see (the database was unreachable): soon again.
+        return procrastinate.RetryDecision(retry_in={"seconds": 30})
+
+
+RETRY = RecordedRetry()
+
+
+async def record_failures(call_next: Any, context: procrastinate.JobContext, worker: Any) -> Any:
+    """Worker middleware: log every failed attempt and decide its retry, in its own transaction."""
+    try:
+        return await call_next()
+    except Exception as error:
+        if isinstance(error, procrastinate.exceptions.JobAborted):
+            raise
+        job = context.job
+        assert job.id is not None
+        rt = runtime.current()
+        async with transaction(rt.sessions) as session:
+            decision = await service.record_failure(
+                session,
+                rt.config,
+                job_id=job.id,
+                task_name=job.task_name,
+                args=job.task_kwargs,
+                error=error,
+            )
+        raise AttemptFailed(error, decision) from error
+
+
+async def _locked_lead(session: AsyncSession, lead_id: str) -> Lead | None:
+    return await session.get(Lead, uuid.UUID(lead_id), with_for_update=True)
+
+
+def _set_status(lead: Lead, status: LeadStatus) -> None:
+    lead.status = status.value
+    lead.status_changed_at = utcnow()
+
+
+@job_app.task(name="lead.process", queue="pipeline", retry=RETRY)
 async def process_lead(lead_id: str) -> None:
-    """Run a received lead through the internal stages in one transaction."""
+    """Run a lead through the internal stages (validate, dedup, score, route)."""
     rt = runtime.current()
     async with transaction(rt.sessions) as session:
-        lead = await session.get(Lead, uuid.UUID(lead_id), with_for_update=True)
-        if lead is None or lead.status != LeadStatus.RECEIVED:
-            return  # already processed (at-least-once delivery) or removed
-        for step, status in STAGES:
+        lead = await _locked_lead(session, lead_id)
+        if lead is None or lead.status not in STARTABLE:
+            return  # done already (at-least-once delivery), or erased
+        for stage in STAGES:
             started = time.perf_counter()
-            lead.status = status.value
-            lead.status_changed_at = utcnow()
+            detail = await stage.run(session, lead, rt.config)
+            _set_status(lead, stage.leaves)
             await leads.add_event(
                 session,
                 lead.id,
-                f"lead.{step}",
-                {"outcome": "passed", "status": status.value, "note": "no rules for this step yet"},
-                duration_ms=(time.perf_counter() - started) * 1000,
+                f"lead.{stage.name}",
+                {**detail, "status": stage.leaves.value},
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
             )
+        if rt.config.connectors.crm is not None:
+            await defer(session, sync_to_crm, queueing_lock=f"crm.sync:{lead.id}", lead_id=lead_id)
+
+
+@job_app.task(name="crm.sync", queue="effects", retry=RETRY)
+async def sync_to_crm(lead_id: str) -> None:
+    """Create or update the lead in the CRM, once: the CRM's id is kept on the lead."""
+    rt = runtime.current()
+    crm = crm_from_config(rt.config)
+    if crm is None:
+        return
+    async with transaction(rt.sessions) as session:
+        lead = await _locked_lead(session, lead_id)
+        if lead is None or crm.name in lead.external_ids:
+            return
+        started = time.perf_counter()
+        # The key makes a retry after a crash (call made, commit lost) an update, not a copy.
+        external_id = await crm.upsert_lead(_crm_lead(lead), idempotency_key=f"lead:{lead.id}")
+        lead.external_ids = {**lead.external_ids, crm.name: external_id}
+        if lead.status in (LeadStatus.ROUTED.value, LeadStatus.FAILED.value):
+            _set_status(lead, LeadStatus.SYNCED)
+        await leads.add_event(
+            session,
+            lead.id,
+            "crm.synced",
+            {"crm": crm.name, "external_id": external_id, "status": lead.status},
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+
+def _crm_lead(lead: Lead) -> CrmLead:
+    return CrmLead(
+        lead_id=str(lead.id),
+        email=lead.email,
+        phone=lead.phone,
+        first_name=lead.first_name,
+        last_name=lead.last_name,
+        company=lead.company,
+        title=lead.title,
+        owner=lead.owner,
+        score=lead.score,
+        segment=lead.segment,
+        utm_source=lead.utm_source,
+        utm_campaign=lead.utm_campaign,
+    )
+
+
+# Periodic jobs: procrastinate defers each tick once, whatever the number of workers.
+
+STALLED_AFTER_SECONDS = 30  # three missed heartbeats (procrastinate beats every 10 s)
+
+
+@job_app.periodic(cron="* * * * * */15", periodic_id="recover-stalled")
+@job_app.task(
+    name="queue.recover_stalled",
+    queue="maintenance",
+    queueing_lock="queue.recover_stalled",
+    pass_context=True,
+)
+async def recover_stalled(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Requeue jobs whose worker died (kill -9, lost machine): heartbeats stopped."""
+    stalled = await context.app.job_manager.get_stalled_jobs(
+        seconds_since_heartbeat=STALLED_AFTER_SECONDS
+    )
+    rt = runtime.current()
+    count = 0
+    for job in stalled:
+        if job.id is None or job.id == context.job.id:
+            continue
+        async with transaction(rt.sessions) as session:
+            await service.record_stall(session, job.id, job.task_name, job.task_kwargs)
+        count += 1
+    return count
+
+
+@job_app.periodic(cron="* * * * *", periodic_id="stuck-leads")
+@job_app.task(name="lead.check_stuck", queue="maintenance", queueing_lock="lead.check_stuck")
+async def check_stuck_leads(timestamp: int) -> int:
+    """Flag leads left in an internal stage with nothing queued for them, and requeue them."""
+    rt = runtime.current()
+    async with transaction(rt.sessions) as session:
+        stuck = await repository.stuck_leads(session, rt.config.pipeline.stuck_after)
+        for lead in stuck:
+            await leads.add_event(
+                session,
+                lead.id,
+                "alert.lead_stuck",
+                {
+                    "status": lead.status,
+                    "since": lead.status_changed_at.isoformat(),
+                    "action": "requeued",
+                },
+            )
+            await defer(
+                session, process_lead, queueing_lock=f"lead.process:{lead.id}", lead_id=str(lead.id)
+            )
+    return len(stuck)

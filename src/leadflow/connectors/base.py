@@ -1,0 +1,40 @@
+"""The contracts outside systems are reached through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CrmLead:
+    """What a CRM is told about a lead."""
+
+    lead_id: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    title: str | None
+    owner: str | None
+    score: int | None
+    segment: str | None
+    utm_source: str | None
+    utm_campaign: str | None
+
+
+class CrmConnector(Protocol):
+    """A CRM that leads are synced to.
+
+    ``upsert_lead`` must be idempotent for one ``idempotency_key``: a retry after
+    a crash (the call went through, our commit did not) updates the same record
+    instead of creating a second one. It raises ``PermanentFailure`` or
+    ``RetryableFailure`` (leadflow.pipeline.failures) when the CRM refuses.
+    """
+
+    name: str
+
+    async def upsert_lead(self, lead: CrmLead, *, idempotency_key: str) -> str:
+        """Create or update the lead; return the CRM's id for it."""
+        ...

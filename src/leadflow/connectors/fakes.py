@@ -1,0 +1,64 @@
+"""Recording fakes: the connector contracts without an outside system.
+
+For tests and for dry runs only (``connectors.crm.kind: recording``): every
+call is appended to a JSON-lines file, so what *would* have been sent can be
+read back — also across processes, which the crash tests rely on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from leadflow.connectors.base import CrmLead
+from leadflow.models.base import utcnow
+
+
+class RecordingCrm:
+    """A CRM that records calls; an idempotency key seen before is an update, not a create."""
+
+    name = "recording"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: set[str] = set()
+        self._offset = 0  # how far into the file _seen has read
+
+    async def upsert_lead(self, lead: CrmLead, *, idempotency_key: str) -> str:
+        return await asyncio.to_thread(self._append, lead, idempotency_key)
+
+    def _append(self, lead: CrmLead, key: str) -> str:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        external_id = "rec-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        with self.path.open("a+", encoding="utf-8") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)  # one writer at a time, across processes
+            file.seek(self._offset)
+            for line in file.read().splitlines():  # what others wrote since we last looked
+                if line.strip():
+                    self._seen.add(json.loads(line)["key"])
+            seen = key in self._seen
+            record = {
+                "key": key,
+                "action": "update" if seen else "create",
+                "external_id": external_id,
+                "at": utcnow().isoformat(),
+                "lead": dataclasses.asdict(lead),
+            }
+            file.write(json.dumps(record) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+            self._offset = file.tell()
+            self._seen.add(key)
+        return external_id
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]

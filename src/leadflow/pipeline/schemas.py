@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    outcome: str = Field(description="retry, dead, stalled or replayed")
+    at: datetime
+    error_type: str | None
+    error: str | None
+    retry_at: datetime | None
+
+
+class DeadLetterOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    job_id: int
+    kind: str = Field(description="The task, e.g. crm.sync")
+    lead_id: uuid.UUID | None
+    args: dict[str, Any]
+    attempts: int
+    failed_at: datetime | None
+    error: str | None = Field(description="The last error")
+    history: list[AttemptOut]
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterOut]
+
+
+class ReplayFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str | None = Field(default=None, max_length=128)
+    lead_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    all: bool = Field(default=False, description="Replay every dead letter (no filter needed).")
+
+
+class Replayed(BaseModel):
+    replayed: list[int] = Field(description="Ids of the jobs put back in the queue")
+
+
+class TaskHealth(BaseModel):
+    task: str
+    ready: int = Field(description="Waiting to run now")
+    scheduled: int = Field(description="Waiting for a later time (timers, retries)")
+    retrying: int = Field(description="Waiting after at least one failure")
+    running: int
+    dead_letters: int
+    oldest_ready_seconds: float | None = Field(description="Age of the oldest job ready to run")
+    retries_24h: int
+    dead_24h: int
+    stalled_24h: int
+
+
+class QueueHealth(BaseModel):
+    tasks: list[TaskHealth]

@@ -1,0 +1,51 @@
+"""The internal stages a lead goes through, in order, in one transaction.
+
+Each stage takes the locked lead and the config and returns what it did, for
+the lead's timeline. Stages are pure of outside effects: those are separate
+jobs (``crm.sync``, ...) queued in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadflow.config import Config
+from leadflow.models import Lead, LeadStatus
+
+StageFunction = Callable[[AsyncSession, Lead, Config], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    name: str  # the timeline event is "lead.<name>"
+    leaves: LeadStatus
+    run: StageFunction
+
+
+async def pass_through(session: AsyncSession, lead: Lead, config: Config) -> dict[str, Any]:
+    return {"outcome": "passed", "note": "no rules for this step yet"}
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("validate", LeadStatus.VALIDATED, pass_through),
+    Stage("dedup", LeadStatus.DEDUPLICATED, pass_through),
+    Stage("score", LeadStatus.SCORED, pass_through),
+    Stage("route", LeadStatus.ROUTED, pass_through),
+)
+
+# Statuses from which lead.process (re)starts the stages: a new lead, one left
+# between stages, or one whose processing was dead-lettered and is replayed.
+# The stages commit together, so starting over is always safe.
+STARTABLE = frozenset(
+    {
+        LeadStatus.RECEIVED.value,
+        LeadStatus.VALIDATED.value,
+        LeadStatus.DEDUPLICATED.value,
+        LeadStatus.SCORED.value,
+        LeadStatus.FAILED.value,
+    }
+)
