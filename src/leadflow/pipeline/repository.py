@@ -146,15 +146,16 @@ async def stuck_leads(session: AsyncSession, older_than: timedelta, limit: int =
     return list((await session.scalars(query)).all())
 
 
-_READY = "j.status = 'todo' AND coalesce(j.scheduled_at, now()) <= now()"
-_HEALTH = f"""  # noqa: S608 - built from constants only
+_HEALTH = """
 SELECT j.task_name,
-    count(*) FILTER (WHERE {_READY}) AS ready,
+    count(*) FILTER (WHERE j.status = 'todo' AND coalesce(j.scheduled_at, now()) <= now())
+        AS ready,
     count(*) FILTER (WHERE j.status = 'todo' AND j.scheduled_at > now()) AS scheduled,
     count(*) FILTER (WHERE j.status = 'todo' AND j.attempts > 0) AS retrying,
     count(*) FILTER (WHERE j.status = 'doing') AS running,
     count(*) FILTER (WHERE j.status = 'failed') AS dead_letters,
-    extract(epoch FROM now() - min(coalesce(j.scheduled_at, deferred.at)) FILTER (WHERE {_READY}))
+    extract(epoch FROM now() - min(coalesce(j.scheduled_at, deferred.at))
+        FILTER (WHERE j.status = 'todo' AND coalesce(j.scheduled_at, now()) <= now()))
         AS oldest_ready_seconds
 FROM procrastinate_jobs AS j
 LEFT JOIN LATERAL (
