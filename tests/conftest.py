@@ -96,6 +96,15 @@ def database_url(server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A migrated database of its own, for tests that run real server processes."""
+    url = _create_database(server_url)
+    migrate.upgrade(url)
+    yield url
+    _drop_database(server_url, url)
+
+
+@pytest.fixture
 def db(database_url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """A plain connection for looking at what the service stored."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:

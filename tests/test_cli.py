@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from leadflow.cli import app
-from tests.conftest import _create_database, _drop_database
 
 runner = CliRunner()
 
@@ -56,13 +54,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def fresh_database(server_url: str) -> Iterator[str]:
-    url = _create_database(server_url)
-    yield url
-    _drop_database(server_url, url)
 
 
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

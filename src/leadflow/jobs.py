@@ -12,27 +12,21 @@ from typing import Any
 
 import procrastinate
 from procrastinate import PsycopgConnector
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.db import driver_connection
 
-# Tasks register on this app at import time; ``open_jobs`` gives it its pool.
+# Tasks register on this app at import time. Its connector is a placeholder:
+# each runtime puts in one for its database (``queue_connector``) for its life.
 job_app = procrastinate.App(
     connector=PsycopgConnector(),
     import_paths=["leadflow.pipeline.tasks"],
 )
 
 
-def job_pool(url: str, *, max_size: int = 10) -> AsyncConnectionPool:
-    """The connection pool of the queue (workers, and deferring outside a transaction)."""
-    return AsyncConnectionPool(
-        conninfo=url,
-        min_size=1,
-        max_size=max_size,
-        open=False,
-        check=AsyncConnectionPool.check_connection,
-    )
+def queue_connector(url: str, *, max_size: int = 10) -> PsycopgConnector:
+    """The queue's own connections (workers, and deferring outside a transaction)."""
+    return PsycopgConnector(conninfo=url, min_size=1, max_size=max_size)
 
 
 async def defer(

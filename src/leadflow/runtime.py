@@ -6,16 +6,16 @@ calls without arguments of ours, through ``current()``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 
 import procrastinate
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from leadflow.config import Config
 from leadflow.db import create_engine, session_factory
 from leadflow.intake.ratelimit import IntakeRateLimiter
-from leadflow.jobs import job_app, job_pool
+from leadflow.jobs import job_app, queue_connector
 from leadflow.settings import Settings
 
 
@@ -26,14 +26,14 @@ class Runtime:
     database_url: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    pool: AsyncConnectionPool
     jobs: procrastinate.App
     rate_limiter: IntakeRateLimiter
+    _connector: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     async def close(self) -> None:
         global _current
         await self.jobs.close_async()
-        await self.pool.close()
+        self._connector.close()  # give the queue back its placeholder connector
         await self.engine.dispose()
         self.rate_limiter.close()
         if _current is self:
@@ -47,18 +47,22 @@ async def start(settings: Settings, config: Config, database_url: str) -> Runtim
     """Open the pools and make this the process's runtime."""
     global _current
     engine = create_engine(database_url, pool_size=settings.db_pool_size)
-    pool = job_pool(database_url, max_size=settings.worker_concurrency + 2)
-    await pool.open(wait=True)
-    await job_app.open_async(pool)
+    connector = contextlib.ExitStack()
+    connector.enter_context(
+        job_app.replace_connector(
+            queue_connector(database_url, max_size=settings.worker_concurrency + 2)
+        )
+    )
+    await job_app.open_async()
     runtime = Runtime(
         settings=settings,
         config=config,
         database_url=database_url,
         engine=engine,
         sessions=session_factory(engine),
-        pool=pool,
         jobs=job_app,
         rate_limiter=IntakeRateLimiter(settings.redis_url),
+        _connector=connector,
     )
     _current = runtime
     return runtime

@@ -240,6 +240,19 @@ class Pipeline(Strict):
         default=timedelta(minutes=5),
         description="A lead still in an internal stage after this long is flagged and requeued.",
     )
+    heartbeat: Duration = Field(
+        default=timedelta(seconds=10), description="How often a worker says it is alive."
+    )
+    stalled_after: Duration = Field(
+        default=timedelta(seconds=30),
+        description="A worker silent this long is taken for dead; its jobs run again.",
+    )
+
+    @model_validator(mode="after")
+    def _stall_after_heartbeats(self) -> Pipeline:
+        if self.stalled_after < 2 * self.heartbeat:
+            raise ValueError("stalled_after must be at least two heartbeats")
+        return self
 
     @field_validator("retry")
     @classmethod

@@ -152,8 +152,6 @@ def _crm_lead(lead: Lead) -> CrmLead:
 
 # Periodic jobs: procrastinate defers each tick once, whatever the number of workers.
 
-STALLED_AFTER_SECONDS = 30  # three missed heartbeats (procrastinate beats every 10 s)
-
 
 @job_app.periodic(cron="* * * * * */15", periodic_id="recover-stalled")
 @job_app.task(
@@ -164,10 +162,10 @@ STALLED_AFTER_SECONDS = 30  # three missed heartbeats (procrastinate beats every
 )
 async def recover_stalled(context: procrastinate.JobContext, timestamp: int) -> int:
     """Requeue jobs whose worker died (kill -9, lost machine): heartbeats stopped."""
-    stalled = await context.app.job_manager.get_stalled_jobs(
-        seconds_since_heartbeat=STALLED_AFTER_SECONDS
-    )
     rt = runtime.current()
+    stalled = await context.app.job_manager.get_stalled_jobs(
+        seconds_since_heartbeat=rt.config.pipeline.stalled_after.total_seconds()
+    )
     count = 0
     for job in stalled:
         if job.id is None or job.id == context.job.id:

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from leadflow.app import create_app
+from leadflow.config import Config, load_config_text
+from leadflow.pipeline.worker import run_worker
+from leadflow.settings import Settings
+from tests.conftest import TEST_CONFIG
+
+
+@pytest.fixture
+def crm_log(tmp_path: Path) -> Path:
+    return tmp_path / "crm.jsonl"
+
+
+@pytest.fixture
+def config(crm_log: Path) -> Config:
+    """The test config with a (recording) CRM, and a short retry schedule for it."""
+    return load_config_text(
+        TEST_CONFIG
+        + f"""
+pipeline:
+  retry: {{crm.sync: [10s, 1m, 1h]}}
+connectors:
+  crm: {{kind: recording, path: {crm_log}}}
+""",
+        "test.yaml",
+    )
+
+
+async def drain(app: FastAPI, concurrency: int = 4) -> None:
+    """Run a worker until no job is ready to run (jobs scheduled for later stay)."""
+    await run_worker(
+        app.state.runtime,
+        concurrency=concurrency,
+        install_signal_handlers=False,
+        wait=False,
+        name="test",
+    )
+
+
+@pytest.fixture
+async def app_without_crm(settings: Settings, database_url: str) -> AsyncIterator[FastAPI]:
+    application = create_app(
+        settings, config=load_config_text(TEST_CONFIG), database_url=database_url
+    )
+    async with LifespanManager(application):
+        yield application
+
+
+def events_of(db: Any, lead_id: str) -> list[str]:
+    rows = db.execute("SELECT type FROM lead_events WHERE lead_id = %s ORDER BY id", (lead_id,))
+    return [row["type"] for row in rows.fetchall()]
