@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from leadflow.app import create_app
 from leadflow.config import Config, load_config_text
@@ -35,15 +36,26 @@ connectors:
     )
 
 
+READY = text(
+    "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
+    "AND coalesce(scheduled_at, now()) <= now()"
+)
+
+
 async def drain(app: FastAPI, concurrency: int = 4) -> None:
-    """Run a worker until no job is ready to run (jobs scheduled for later stay)."""
-    await run_worker(
-        app.state.runtime,
-        concurrency=concurrency,
-        install_signal_handlers=False,
-        wait=False,
-        name="test",
-    )
+    """Run a worker until no job is ready to run (jobs scheduled for later stay).
+
+    A worker started with wait=False may stop while a running job is about to
+    queue the next one; so run it again until the queue has nothing ready."""
+    rt = app.state.runtime
+    for _ in range(20):
+        await run_worker(
+            rt, concurrency=concurrency, install_signal_handlers=False, wait=False, name="test"
+        )
+        async with rt.engine.connect() as connection:
+            if (await connection.execute(READY)).scalar_one() == 0:
+                return
+    raise AssertionError("jobs were still ready after 20 worker runs")
 
 
 @pytest.fixture

@@ -268,6 +268,31 @@ class Pipeline(Strict):
         return self.retry.get(task_name) or self.retry["default"]
 
 
+class Spam(Strict):
+    quarantine_at: int = Field(
+        default=60, ge=1, le=100, description="Spam score (0-100) from which a lead is quarantined."
+    )
+    terms: list[str] = Field(
+        default_factory=list, description="Known-spam phrases, besides the built-in ones."
+    )
+    blocked_domains: list[str] = Field(default_factory=list, description="Email domains to block.")
+
+    @field_validator("terms", "blocked_domains")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.strip().lower() for v in value if v.strip()]
+
+
+class Validation(Strict):
+    check_deliverability: bool = Field(
+        default=False,
+        description="Look up the email domain's mail servers (MX). A DNS failure is a flag, "
+        "never a rejection.",
+    )
+    dns_timeout: Duration = timedelta(seconds=2)
+    spam: Spam = Spam()
+
+
 class RecordingCrm(Strict):
     """Dry run: record what would be sent to the CRM, in a JSON-lines file."""
 
@@ -281,6 +306,7 @@ class Connectors(Strict):
 
 class Config(Strict):
     intake: Intake = Intake()
+    validation: Validation = Validation()
     pipeline: Pipeline = Pipeline()
     connectors: Connectors = Connectors()
     forms: dict[Slug, Form] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ from leadflow.deps import AdminDep, SessionDep
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.pipeline import repository, service
 from leadflow.pipeline.schemas import (
+    TASK_NAME,
     AttemptOut,
     DeadLetterOut,
     DeadLetterPage,
@@ -43,7 +44,9 @@ def _out(letter: service.DeadLetter) -> DeadLetterOut:
 )
 async def list_dead_letters(
     session: SessionDep,
-    kind: Annotated[str | None, Query(max_length=128, description="Task, e.g. crm.sync")] = None,
+    kind: Annotated[
+        str | None, Query(max_length=128, pattern=TASK_NAME, description="Task, e.g. crm.sync")
+    ] = None,
     lead_id: uuid.UUID | None = None,
     since: Annotated[datetime | None, Query(description="Failed at or after")] = None,
     until: Annotated[datetime | None, Query(description="Failed before")] = None,

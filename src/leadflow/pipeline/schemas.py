@@ -34,10 +34,13 @@ class DeadLetterPage(BaseModel):
     items: list[DeadLetterOut]
 
 
+TASK_NAME = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"  # domain.verb, e.g. crm.sync
+
+
 class ReplayFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str | None = Field(default=None, max_length=128)
+    kind: str | None = Field(default=None, max_length=128, pattern=TASK_NAME)
     lead_id: uuid.UUID | None = None
     since: datetime | None = None
     until: datetime | None = None

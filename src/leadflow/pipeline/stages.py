@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
 from leadflow.models import Lead, LeadStatus
+from leadflow.pipeline.results import StageResult
+from leadflow.validation.service import validate_lead
 
-StageFunction = Callable[[AsyncSession, Lead, Config], Awaitable[dict[str, Any]]]
+StageFunction = Callable[[AsyncSession, Lead, Config], Awaitable[StageResult]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +27,12 @@ class Stage:
     run: StageFunction
 
 
-async def pass_through(session: AsyncSession, lead: Lead, config: Config) -> dict[str, Any]:
-    return {"outcome": "passed", "note": "no rules for this step yet"}
+async def pass_through(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
+    return StageResult({"outcome": "passed", "note": "no rules for this step yet"})
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("validate", LeadStatus.VALIDATED, pass_through),
+    Stage("validate", LeadStatus.VALIDATED, validate_lead),
     Stage("dedup", LeadStatus.DEDUPLICATED, pass_through),
     Stage("score", LeadStatus.SCORED, pass_through),
     Stage("route", LeadStatus.ROUTED, pass_through),

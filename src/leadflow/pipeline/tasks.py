@@ -94,15 +94,18 @@ async def process_lead(lead_id: str) -> None:
             return  # done already (at-least-once delivery), or erased
         for stage in STAGES:
             started = time.perf_counter()
-            detail = await stage.run(session, lead, rt.config)
-            _set_status(lead, stage.leaves)
+            result = await stage.run(session, lead, rt.config)
+            status = result.halt or stage.leaves
+            _set_status(lead, status)
             await leads.add_event(
                 session,
                 lead.id,
                 f"lead.{stage.name}",
-                {**detail, "status": stage.leaves.value},
+                {**result.detail, "status": status.value},
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
             )
+            if result.halt is not None:
+                return  # quarantined (or another side exit): nothing further, nothing outside
         if rt.config.connectors.crm is not None:
             await defer(session, sync_to_crm, queueing_lock=f"crm.sync:{lead.id}", lead_id=lead_id)
 

@@ -1,0 +1,356 @@
+"""``make bench-pipeline``: leads/s through the whole pipeline, and submission-to-routed latency.
+
+Real processes, a fresh database per run: ``leadflow serve --no-worker`` and ``leadflow worker``.
+Throughput: N leads are submitted through HTTP while no worker runs, then 1 (then 2) workers
+start and the run ends when every lead is terminal. The rate is taken from the database, from the
+first ``lead.validate`` event to the last ``crm.synced`` one (worker start-up excluded).
+Latency: serve + one separate worker (as in production), a warm-up, then submissions at a steady
+rate; per lead, ``leads.submitted_at`` to its ``lead.route`` and ``crm.synced`` events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+OUT = Path(__file__).resolve().parent / "out"
+FORM = "bench"
+TERMINAL = ("synced", "quarantined", "failed")
+PER_WORKER_TARGET = 200.0  # leads/s per worker process
+P95_TARGET_MS = 1000.0
+CONFIG = """\
+intake:
+  rate_limits: {{per_ip: 1000000/minute, per_form: 1000000/minute}}
+forms:
+  bench: {{fields: {{name: full_name, org: company}}}}
+connectors:
+  crm: {{kind: recording, path: {crm}}}
+"""
+
+
+class Failed(Exception):
+    """A process did not start or died, or leads were lost: the run is not a measurement."""
+
+
+@dataclass
+class Submitted:
+    lead_ids: list[str] = field(default_factory=list)
+    http_ms: list[float] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest rank; NaN for no values."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else math.nan
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+
+class Processes:
+    """``leadflow`` subprocesses of one run, their output in bench/out/<run>/<name>.log."""
+
+    def __init__(self, env: dict[str, str], run_dir: Path) -> None:
+        self.env, self.run_dir = env, run_dir
+        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, *args: str) -> None:
+        with (self.run_dir / f"{name}.log").open("wb") as log:
+            command = [sys.executable, "-m", "leadflow", *args]
+            process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.running.append((name, process))
+
+    def check(self) -> None:
+        for name, process in self.running:
+            if process.poll() is not None:
+                log = _tail(self.run_dir / f"{name}.log")
+                raise Failed(f"{name} exited with {process.returncode}:\n{log}")
+
+    def stop(self) -> None:
+        for _, process in self.running:
+            if process.poll() is None:
+                process.terminate()  # SIGTERM: running jobs finish first
+        for _, process in self.running:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        self.running.clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def leadflow(server: str, run: str) -> Iterator[tuple[str, str, Processes]]:
+    """A fresh database and a ready ``leadflow serve --no-worker``: (db url, base url, procs)."""
+    name = f"bench_{secrets.token_hex(5)}"
+    admin = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    run_dir = OUT / run
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "crm.jsonl").unlink(missing_ok=True)
+    (run_dir / "leadflow.yaml").write_text(CONFIG.format(crm=run_dir / "crm.jsonl"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env |= {
+        "LEADFLOW_DATABASE_URL": db,
+        "LEADFLOW_ADMIN_TOKEN": secrets.token_hex(16),
+        "LEADFLOW_DATA_DIR": str(run_dir / "data"),
+        "LEADFLOW_CONFIG": str(run_dir / "leadflow.yaml"),
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+    }
+    procs = Processes(env, run_dir)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        procs.start("serve", "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port))
+        deadline = time.monotonic() + 90
+        while True:
+            procs.check()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise Failed(f"leadflow serve not ready in 90 s:\n{_tail(run_dir / 'serve.log')}")
+            time.sleep(0.2)
+        yield db, base, procs
+    finally:
+        procs.stop()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def submit(base: str, tag: str, count: int, rate: float | None) -> Submitted:
+    """POST ``count`` distinct leads, as fast as 32 connections go, or at ``rate`` per second."""
+    out = Submitted()
+    gate = asyncio.Semaphore(32)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+
+        async def one(i: int) -> None:
+            started = time.perf_counter()
+            body = {"email": f"{tag}{i}@acme-corp.com", "name": f"Lead {tag} {i}", "org": "Acme"}
+            async with gate:
+                try:
+                    response = await client.post(f"/v1/forms/{FORM}/submissions", json=body)
+                except httpx.HTTPError as exc:
+                    out.refused.append(repr(exc))
+                    return
+            out.http_ms.append((time.perf_counter() - started) * 1000)
+            if response.status_code == 202:
+                out.lead_ids.append(response.json()["lead_id"])
+            else:
+                out.refused.append(f"{response.status_code} {response.text[:200]}")
+
+        t0 = time.perf_counter()
+        tasks = []
+        for i in range(count):
+            if rate:
+                await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        out.seconds = time.perf_counter() - t0
+    if out.refused:
+        print(f"warning: {len(out.refused)} refused, e.g. {out.refused[0]}", file=sys.stderr)
+    return out
+
+
+def wait_terminal(db: str, expected: int, procs: Processes, timeout: float) -> dict[str, int]:
+    """Poll until ``expected`` leads are terminal; lost leads (or a dead process) are a Failed."""
+    counts: dict[str, int] = {}
+    with psycopg.connect(db, autocommit=True) as conn:
+        for _ in range(int(timeout / 0.1)):
+            procs.check()
+            rows = conn.execute("SELECT status, count(*) FROM leads GROUP BY status").fetchall()
+            counts = {status: n for status, n in rows}
+            if sum(counts.get(s, 0) for s in TERMINAL) >= expected:
+                return counts
+            time.sleep(0.1)
+    raise Failed(f"after {timeout:.0f} s only {counts} of {expected} leads are terminal")
+
+
+def throughput(server: str, workers: int, leads: int, concurrency: int) -> dict[str, Any]:
+    with leadflow(server, f"throughput-{workers}") as (db, base, procs):
+        sub = asyncio.run(submit(base, f"t{workers}-", leads, None))
+        started = time.time()
+        for k in range(workers):
+            procs.start(f"worker{k}", "worker", "--concurrency", str(concurrency))
+        counts = wait_terminal(db, len(sub.lead_ids), procs, timeout=60 + leads / 10)
+        wall = time.time() - started
+        with psycopg.connect(db) as conn:
+            first, last, synced, synced_leads = conn.execute(
+                "SELECT extract(epoch FROM min(at) FILTER (WHERE type <> 'received')),"
+                " extract(epoch FROM max(at) FILTER (WHERE type <> 'received')),"
+                " count(*) FILTER (WHERE type = 'crm.synced'),"
+                " count(DISTINCT lead_id) FILTER (WHERE type = 'crm.synced') FROM lead_events"
+            ).fetchone() or (None, None, 0, 0)
+    n, first, last = len(sub.lead_ids), float(first), float(last)
+    return {
+        "workers": workers,
+        "concurrency": concurrency,
+        "leads": n,
+        "statuses": counts,
+        "enqueue_per_s": n / sub.seconds,
+        "startup_s": first - started,
+        "processing_s": last - first,
+        "leads_per_s": n / (last - first),
+        "wall_s": wall,
+        "wall_leads_per_s": n / wall,
+        "duplicate_syncs": synced - synced_leads,
+        "target_per_s": PER_WORKER_TARGET * workers,
+    }
+
+
+def latency(server: str, rate: float, seconds: float, concurrency: int) -> dict[str, Any]:
+    with leadflow(server, "latency") as (db, base, procs):
+        procs.start("worker0", "worker", "--concurrency", str(concurrency))
+        warm = asyncio.run(submit(base, "warm-", 20, rate))  # until the worker is up and warm
+        wait_terminal(db, len(warm.lead_ids), procs, timeout=120)
+        sub = asyncio.run(submit(base, "lat-", round(rate * seconds), rate))
+        total = len(warm.lead_ids) + len(sub.lead_ids)
+        counts = wait_terminal(db, total, procs, timeout=120 + seconds)
+        with psycopg.connect(db) as conn:
+            rows = conn.execute(
+                "SELECT extract(epoch FROM r.at - l.submitted_at) * 1000,"
+                " extract(epoch FROM s.at - l.submitted_at) * 1000 FROM leads l"
+                " LEFT JOIN lead_events r ON r.lead_id = l.id AND r.type = 'lead.route'"
+                " LEFT JOIN lead_events s ON s.lead_id = l.id AND s.type = 'crm.synced'"
+                " WHERE l.id = ANY(%s::uuid[])",
+                (sub.lead_ids,),
+            ).fetchall()
+    routed = [float(r) for r, _ in rows if r is not None]
+    synced = [float(s) for _, s in rows if s is not None]
+    return {
+        "rate": rate,
+        "achieved_rate": len(sub.lead_ids) / sub.seconds,
+        "leads": len(sub.lead_ids),
+        "statuses": counts,
+        "routed": len(routed),
+        "synced": len(synced),
+        **{f"routed_p{p}_ms": percentile(routed, p) for p in (50, 95, 99)},
+        **{f"synced_p{p}_ms": percentile(synced, p) for p in (50, 95, 99)},
+        "routed_max_ms": max(routed, default=math.nan),
+        "http_p50_ms": percentile(sub.http_ms, 50),
+        "http_p95_ms": percentile(sub.http_ms, 95),
+        "target_p95_ms": P95_TARGET_MS,
+    }
+
+
+def machine(server: str) -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    models = [
+        line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model n")
+    ]
+    with psycopg.connect(server) as conn:
+        version = (conn.execute("SHOW server_version").fetchone() or ("?",))[0]
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "cpu": models[0] if models else platform.processor(),
+        "python": platform.python_version(),
+        "postgresql": version,
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    m = result["machine"]
+    print(f"\n{m['date']}  nproc {m['nproc']}  {m['cpu']}  Python {m['python']}")
+    print(f"PostgreSQL {m['postgresql']} ({result['database']}), sharing the CPUs with the rest")
+    rows: list[tuple[str, str, str, bool | None]] = []
+    for t in result["throughput"]:
+        label = f"throughput, {t['workers']} worker(s) x c={t['concurrency']}"
+        ok = t["leads_per_s"] >= t["target_per_s"]
+        rows.append((label, f"{t['leads_per_s']:.0f} leads/s", f">= {t['target_per_s']:.0f}", ok))
+    lat = result["latency"]
+    for what in ("routed", "synced"):
+        label = f"submission -> {what} @ {lat['rate']:.0f}/s"
+        measured = f"p50 {lat[f'{what}_p50_ms']:.0f} / p95 {lat[f'{what}_p95_ms']:.0f} ms"
+        target = f"p95 < {P95_TARGET_MS:.0f} ms" if what == "routed" else "-"
+        ok = lat[f"{what}_p95_ms"] < P95_TARGET_MS if what == "routed" else None
+        rows.append((label, measured, target, ok))
+    print(f"\n{'configuration':<40} {'measured':<26} {'target':<16} ok?")
+    for label, measured, target, ok in rows:
+        verdict = "-" if ok is None else "yes" if ok else "NO"
+        print(f"{label:<40} {measured:<26} {target:<16} {verdict}")
+    print()
+    for t in result["throughput"]:
+        print(
+            f"{t['workers']} worker(s): {t['leads']} leads in {t['processing_s']:.1f} s (first "
+            f"lead.validate -> last crm.synced); start-up {t['startup_s']:.1f} s; incl. start-up "
+            f"{t['wall_leads_per_s']:.0f} leads/s; enqueued at {t['enqueue_per_s']:.0f}/s; "
+            f"statuses {t['statuses']}; duplicate syncs {t['duplicate_syncs']}"
+        )
+    print(
+        f"latency: {lat['leads']} leads at {lat['achieved_rate']:.1f}/s; routed p99 "
+        f"{lat['routed_p99_ms']:.0f} ms, max {lat['routed_max_ms']:.0f} ms; synced p99 "
+        f"{lat['synced_p99_ms']:.0f} ms; HTTP p50 {lat['http_p50_ms']:.0f} / p95 "
+        f"{lat['http_p95_ms']:.0f} ms; statuses {lat['statuses']}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--leads", type=int, default=3000, help="leads per throughput run")
+    parser.add_argument("--concurrency", type=int, default=10, help="jobs at once per worker")
+    parser.add_argument("--rate", type=float, default=50.0, help="submissions/s, latency run")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    server, database = os.environ.get("LEADFLOW_DATABASE_URL"), "LEADFLOW_DATABASE_URL"
+    keep: Any = None  # the embedded server runs as long as this object lives
+    if not server:
+        from pgserver import get_server  # type: ignore[attr-defined]
+
+        keep = get_server(OUT / "pg", cleanup_mode="stop")
+        server, database = keep.get_uri(), "embedded pgserver"
+    try:
+        result = {
+            "machine": machine(server),
+            "database": database,
+            "throughput": [throughput(server, w, args.leads, args.concurrency) for w in (1, 2)],
+            "latency": latency(server, args.rate, args.seconds, args.concurrency),
+        }
+    except Failed as exc:
+        print(f"bench-pipeline failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        del keep
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``lead.validate`` step: clean contact data, context, data quality and spam signals."""
