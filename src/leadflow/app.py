@@ -20,6 +20,7 @@ from leadflow.leads.endpoints import router as leads_router
 from leadflow.pipeline.endpoints import router as pipeline_router
 from leadflow.pipeline.worker import run_worker
 from leadflow.settings import Settings, admin_token, get_settings
+from leadflow.validation.endpoints import router as validation_router
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(intake_router)
     app.include_router(leads_router)
     app.include_router(pipeline_router)
+    app.include_router(validation_router)
     static_dir = resources.files("leadflow") / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     return app

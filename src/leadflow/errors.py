@@ -61,6 +61,10 @@ class IdempotencyConflict(LeadflowError):
     status, code, title = 422, "idempotency-key-reused", "Idempotency key reused"
 
 
+class Conflict(LeadflowError):
+    status, code, title = 409, "conflict", "Not possible in the resource's current state"
+
+
 class PayloadTooLarge(LeadflowError):
     status, code, title = 413, "payload-too-large", "Payload too large"
 

@@ -28,6 +28,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or wrong bearer token",
         403: "Forbidden",
         404: "Not found",
+        409: "Not possible in the current state",
         413: "The body is too large",
         415: "Unsupported content type",
         422: "The request is not valid",

@@ -34,8 +34,8 @@ async def add_event(
     return event
 
 
-async def get(session: AsyncSession, lead_id: uuid.UUID) -> Lead | None:
-    return await session.get(Lead, lead_id)
+async def get(session: AsyncSession, lead_id: uuid.UUID, *, lock: bool = False) -> Lead | None:
+    return await session.get(Lead, lead_id, with_for_update=lock)
 
 
 async def events(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[LeadEvent]:

@@ -111,12 +111,12 @@ def channel_of(
     host = _host(referrer)
     if host is None or host == _host(landing_url):
         return "direct"
+    if _matches(host, WEBMAIL_HOSTS):  # before search: mail.google.com is not a search
+        return "email"
     if _matches(host, SEARCH_HOSTS):
         return "search"
     if _matches(host, SOCIAL_HOSTS):
         return "social"
-    if _matches(host, WEBMAIL_HOSTS):
-        return "email"
     return "other"
 
 

@@ -42,14 +42,14 @@ def tidy_company(value: str | None) -> str | None:
     return text or None
 
 
-_SENIORITY = [
+_SENIORITY = [  # first match wins: a "Vice President" is not a president
+    (Seniority.VP, r"\b(vp|svp|evp|avp|vice[- ]president|vizepräsident)\b"),
     (
         Seniority.C_LEVEL,
         r"\b(c[eotfmi]o|chief|founder|co-?founder|owner|president|"
         r"managing director|general manager|geschäftsführer|gesch[aä]ftsf[uü]hrer|inhaber|"
         r"partner|principal|directeur général|pdg)\b",
     ),
-    (Seniority.VP, r"\b(vp|svp|evp|avp|vice[- ]president|vizepräsident)\b"),
     (Seniority.DIRECTOR, r"\b(director|head of|head|leiter|leiterin|directeur|directora?)\b"),
     (
         Seniority.MANAGER,
@@ -62,7 +62,8 @@ _SENIORITY_RE = [(level, re.compile(pattern, re.IGNORECASE)) for level, pattern 
 _FUNCTIONS = [
     (
         "executive",
-        r"\b(ceo|founder|owner|president|managing director|general manager|geschäftsführer)\b",
+        r"\b(ceo|founder|owner|(?<!vice )president|managing director|general manager|"
+        r"geschäftsführer)\b",
     ),
     (
         "engineering",

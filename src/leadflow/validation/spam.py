@@ -19,7 +19,8 @@ _VOWELS = set("aeiouyäöüàâéèêëîïôùûåæøáíóúAEIOUY")
 WEIGHTS = {
     "honeypot": 100,
     "fill_time": 60,
-    "known_spam_term": 50,
+    "known_spam_term": 40,
+    "another_spam_term": 15,
     "many_links": 40,
     "link": 15,
     "gibberish": 30,
@@ -78,16 +79,17 @@ def judge(
     score = 0
     reasons: list[str] = []
 
-    def add(signal: str, reason: str) -> None:
+    def add(signal: str, reason: str, points: int | None = None) -> None:
         nonlocal score
-        score += WEIGHTS[signal]
+        score += WEIGHTS[signal] if points is None else points
         reasons.append(reason)
 
     for reason in intake_reasons:
         add("honeypot" if "honeypot" in reason else "fill_time", reason)
     found = spam_terms_in(f"{free_text} {names}", terms)
     if found:
-        add("known_spam_term", f"known spam phrases: {', '.join(found[:5])}")
+        points = WEIGHTS["known_spam_term"] + WEIGHTS["another_spam_term"] * (len(found) - 1)
+        add("known_spam_term", f"known spam phrases: {', '.join(found[:5])}", points)
     links = links_in(free_text) + links_in(names)
     if links >= 3:
         add("many_links", f"{links} links in the free text")
