@@ -229,7 +229,7 @@ SinceOption = Annotated[
 
 
 def _filters(kind: str | None, lead: str | None, since: str | None) -> Any:
-    from leadflow.pipeline.service import DeadLetterFilter
+    from leadflow.pipeline.repository import DeadLetterFilter
 
     try:
         lead_id = uuid.UUID(lead) if lead else None
@@ -283,7 +283,8 @@ def dlq_replay(
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
 ) -> None:
     """Put dead letters back in the queue: by id, by filter, or --all. They keep their history."""
-    from leadflow.pipeline.service import DeadLetterFilter, replay
+    from leadflow.pipeline.repository import DeadLetterFilter
+    from leadflow.pipeline.service import replay
 
     filters = _filters(kind, lead, since)
     if not job_ids and filters.empty and not replay_all:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 from leadflow.deps import AdminDep, SessionDep
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.pipeline import repository, service
+from leadflow.pipeline.repository import DeadLetterFilter
 from leadflow.pipeline.schemas import (
     TASK_NAME,
     AttemptOut,
@@ -53,7 +54,7 @@ async def list_dead_letters(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeadLetterPage:
     """Jobs that failed for good, newest first, with their last error and every attempt."""
-    filters = service.DeadLetterFilter(kind=kind, lead_id=lead_id, since=since, until=until)
+    filters = DeadLetterFilter(kind=kind, lead_id=lead_id, since=since, until=until)
     letters = await service.list_dead_letters(session, filters, limit=limit)
     return DeadLetterPage(items=[_out(letter) for letter in letters])
 
@@ -68,7 +69,7 @@ async def replay_one(
     job_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep
 ) -> Replayed:
     """Put one dead letter back in the queue; it keeps its id and its history."""
-    replayed = await service.replay(session, service.DeadLetterFilter(), job_id=job_id)
+    replayed = await service.replay(session, DeadLetterFilter(), job_id=job_id)
     if not replayed:
         raise NotFound(f"There is no dead letter {job_id}.")
     return Replayed(replayed=replayed)
@@ -82,7 +83,7 @@ async def replay_one(
 )
 async def replay_many(body: ReplayFilter, session: SessionDep) -> Replayed:
     """Put every dead letter matching the filter back in the queue (``all: true`` for all)."""
-    filters = service.DeadLetterFilter(
+    filters = DeadLetterFilter(
         kind=body.kind, lead_id=body.lead_id, since=body.since, until=body.until
     )
     if filters.empty and not body.all:

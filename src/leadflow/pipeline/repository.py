@@ -51,6 +51,18 @@ async def history(session: AsyncSession, job_ids: Sequence[int]) -> dict[int, li
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    kind: str | None = None
+    lead_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.kind or self.lead_id or self.since or self.until)
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetterRow:
     job_id: int
     task_name: str
@@ -81,11 +93,8 @@ LIMIT :limit
 
 async def dead_letters(
     session: AsyncSession,
+    filters: DeadLetterFilter,
     *,
-    kind: str | None = None,
-    lead_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
     job_id: int | None = None,
     limit: int = 100,
     lock: bool = False,
@@ -94,10 +103,10 @@ async def dead_letters(
     result = await session.execute(
         text(query),
         {
-            "kind": kind,
-            "lead_id": str(lead_id) if lead_id else None,
-            "since": since,
-            "until": until,
+            "kind": filters.kind,
+            "lead_id": str(filters.lead_id) if filters.lead_id else None,
+            "since": filters.since,
+            "until": filters.until,
             "job_id": job_id,
             "limit": limit,
         },

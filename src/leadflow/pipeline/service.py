@@ -18,6 +18,7 @@ from leadflow.leads import repository as leads
 from leadflow.models import JobAttempt, Lead, LeadStatus
 from leadflow.models.base import utcnow
 from leadflow.pipeline import repository
+from leadflow.pipeline.repository import DeadLetterFilter
 from leadflow.pipeline.retry import Decision, decide
 
 MAX_ERROR_LENGTH = 2000
@@ -111,18 +112,6 @@ async def record_stall(
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetterFilter:
-    kind: str | None = None
-    lead_id: uuid.UUID | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not (self.kind or self.lead_id or self.since or self.until)
-
-
-@dataclass(frozen=True, slots=True)
 class DeadLetter:
     job_id: int
     kind: str
@@ -137,14 +126,7 @@ class DeadLetter:
 async def list_dead_letters(
     session: AsyncSession, filters: DeadLetterFilter, *, limit: int = 100
 ) -> list[DeadLetter]:
-    rows = await repository.dead_letters(
-        session,
-        kind=filters.kind,
-        lead_id=filters.lead_id,
-        since=filters.since,
-        until=filters.until,
-        limit=limit,
-    )
+    rows = await repository.dead_letters(session, filters, limit=limit)
     histories = await repository.history(session, [row.job_id for row in rows])
     return [
         DeadLetter(
@@ -169,16 +151,7 @@ async def replay(
     limit: int = 10_000,
 ) -> list[int]:
     """Requeue dead letters (one by id, or all matching ``filters``); return their ids."""
-    rows = await repository.dead_letters(
-        session,
-        kind=filters.kind,
-        lead_id=filters.lead_id,
-        since=filters.since,
-        until=filters.until,
-        job_id=job_id,
-        limit=limit,
-        lock=True,
-    )
+    rows = await repository.dead_letters(session, filters, job_id=job_id, limit=limit, lock=True)
     for row in rows:
         lead_id = lead_of(row.args)
         session.add(
