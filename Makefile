@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve worker test lint fmt check-migrations bench-intake clean
+.PHONY: help install serve worker test lint fmt check-migrations bench-intake bench-pipeline clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ check-migrations: $(STAMP) ## Fail if the models and the migrations disagree (al
 
 bench-intake: $(STAMP) ## Intake throughput and latency vs a bare FastAPI endpoint
 	$(BIN)/python -m bench.intake
+
+bench-pipeline: $(STAMP) ## Leads/s through the pipeline (1 and 2 workers) and latency at 50/s
+	$(BIN)/python -m bench.pipeline
 
 clean: ## Remove the virtualenv, caches and local data (var/)
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,7 @@
 
 Starts ``leadflow serve --no-worker``, then ``uvicorn bench.bare_app:app`` (same uvicorn
 options, one process each) on 127.0.0.1, warms each up, drives each with the same concurrent
-httpx client and prints both side by side. Every accepted intake submission is a committed
+aiohttp client and prints both side by side. Every accepted intake submission is a committed
 write (lead, submission, event, consent, job). The load generator runs in this process, so it
 shares the machine's CPUs with the server under test, equally for both targets.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -85,12 +85,13 @@ def bodies(n: int, tag: str) -> list[bytes]:
 async def wait_ready(proc: Process, name: str, base: str, log: Path, limit: float) -> None:
     """Poll GET /readyz until it answers 200, the server exits, or ``limit`` seconds pass."""
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=5) as client, asyncio.timeout(limit):
+        async with aiohttp.ClientSession(base) as client, asyncio.timeout(limit):
             while proc.returncode is None:
                 try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        return
-                except httpx.HTTPError:
+                    async with client.get("/readyz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.25)
     except TimeoutError as exc:
@@ -122,7 +123,7 @@ async def serving(
 
 
 async def drive(
-    client: httpx.AsyncClient, payloads: list[bytes], ok: int, concurrency: int
+    client: aiohttp.ClientSession, payloads: list[bytes], ok: int, concurrency: int
 ) -> tuple[list[float], Counter[str], float]:
     """Send each payload once over ``concurrency`` connections: latencies, errors, wall time."""
     latencies: list[float] = []
@@ -134,9 +135,10 @@ async def drive(
         for body in todo:
             start = time.perf_counter()
             try:
-                status = (await client.post(PATH, content=body, headers=headers)).status_code
-                kind = "" if status == ok else str(status)
-            except httpx.HTTPError as exc:
+                async with client.post(PATH, data=body, headers=headers) as response:
+                    await response.read()
+                kind = "" if response.status == ok else str(response.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 kind = type(exc).__name__
             latencies.append(time.perf_counter() - start)
             if kind:
@@ -149,8 +151,9 @@ async def drive(
 
 async def measure(target: str, base: str, ok: int, args: argparse.Namespace) -> Result:
     tag = uuid.uuid4().hex[:8]  # new emails each run, even against the same database
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+    pool = aiohttp.TCPConnector(limit=args.concurrency)  # one connection per client
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(base, connector=pool, timeout=timeout) as client:
         await drive(client, bodies(args.warmup, f"warmup.{tag}"), ok, args.concurrency)
         latencies, errors, seconds = await drive(
             client, bodies(args.requests, tag), ok, args.concurrency
@@ -204,7 +207,7 @@ def report(args: argparse.Namespace, results: list[Result], loadavg: float) -> d
             "requests": args.requests,
             "warmup": args.warmup,
             "concurrency": args.concurrency,
-            "client": f"httpx {httpx.__version__} in the benchmark process",
+            "client": f"aiohttp {aiohttp.__version__} in the benchmark process",
             "note": NOTE,
         },
         "results": [

@@ -3,7 +3,7 @@
 Real processes, a fresh database per run: ``leadflow serve --no-worker`` and ``leadflow worker``.
 Throughput: N leads are submitted through HTTP while no worker runs, then 1 (then 2) workers
 start and the run ends when every lead is terminal. The rate is taken from the database, from the
-first ``lead.validate`` event to the last ``crm.synced`` one (worker start-up excluded).
+first event a worker writes (``lead.validate``) to the last (``crm.synced``): start-up excluded.
 Latency: serve + one separate worker (as in production), a warm-up, then submissions at a steady
 rate; per lead, ``leads.submitted_at`` to its ``lead.route`` and ``crm.synced`` events.
 """
@@ -65,10 +65,6 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else math.nan
 
 
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-2000:] if path.exists() else ""
-
-
 class Processes:
     """``leadflow`` subprocesses of one run, their output in bench/out/<run>/<name>.log."""
 
@@ -85,8 +81,10 @@ class Processes:
     def check(self) -> None:
         for name, process in self.running:
             if process.poll() is not None:
-                log = _tail(self.run_dir / f"{name}.log")
-                raise Failed(f"{name} exited with {process.returncode}:\n{log}")
+                raise Failed(f"{name} exited with {process.returncode}:\n{self.log(name)}")
+
+    def log(self, name: str) -> str:
+        return (self.run_dir / f"{name}.log").read_text(errors="replace")[-2000:]
 
     def stop(self) -> None:
         for _, process in self.running:
@@ -99,12 +97,6 @@ class Processes:
                 process.kill()
                 process.wait(timeout=10)
         self.running.clear()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -128,7 +120,9 @@ def leadflow(server: str, run: str) -> Iterator[tuple[str, str, Processes]]:
         "LEADFLOW_LOG_LEVEL": "WARNING",
     }
     procs = Processes(env, run_dir)
-    port = _free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     try:
         procs.start("serve", "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port))
@@ -141,7 +135,7 @@ def leadflow(server: str, run: str) -> Iterator[tuple[str, str, Processes]]:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise Failed(f"leadflow serve not ready in 90 s:\n{_tail(run_dir / 'serve.log')}")
+                raise Failed(f"leadflow serve not ready in 90 s:\n{procs.log('serve')}")
             time.sleep(0.2)
         yield db, base, procs
     finally:
@@ -207,13 +201,17 @@ def throughput(server: str, workers: int, leads: int, concurrency: int) -> dict[
         counts = wait_terminal(db, len(sub.lead_ids), procs, timeout=60 + leads / 10)
         wall = time.time() - started
         with psycopg.connect(db) as conn:
-            first, last, synced, synced_leads = conn.execute(
+            row = conn.execute(
                 "SELECT extract(epoch FROM min(at) FILTER (WHERE type <> 'received')),"
+                " extract(epoch FROM max(at) FILTER (WHERE type = 'lead.route')),"
+                " extract(epoch FROM min(at) FILTER (WHERE type = 'crm.synced')),"
                 " extract(epoch FROM max(at) FILTER (WHERE type <> 'received')),"
                 " count(*) FILTER (WHERE type = 'crm.synced'),"
                 " count(DISTINCT lead_id) FILTER (WHERE type = 'crm.synced') FROM lead_events"
-            ).fetchone() or (None, None, 0, 0)
-    n, first, last = len(sub.lead_ids), float(first), float(last)
+            ).fetchone()
+    assert row is not None
+    first, routed, first_sync, last = (float(x or "nan") for x in row[:4])
+    n, synced = len(sub.lead_ids), int(row[4])
     return {
         "workers": workers,
         "concurrency": concurrency,
@@ -223,9 +221,10 @@ def throughput(server: str, workers: int, leads: int, concurrency: int) -> dict[
         "startup_s": first - started,
         "processing_s": last - first,
         "leads_per_s": n / (last - first),
-        "wall_s": wall,
+        "process_phase_per_s": n / (routed - first),
+        "sync_phase_per_s": synced / (last - first_sync),
         "wall_leads_per_s": n / wall,
-        "duplicate_syncs": synced - synced_leads,
+        "duplicate_syncs": synced - int(row[5]),
         "target_per_s": PER_WORKER_TARGET * workers,
     }
 
@@ -254,8 +253,6 @@ def latency(server: str, rate: float, seconds: float, concurrency: int) -> dict[
         "achieved_rate": len(sub.lead_ids) / sub.seconds,
         "leads": len(sub.lead_ids),
         "statuses": counts,
-        "routed": len(routed),
-        "synced": len(synced),
         **{f"routed_p{p}_ms": percentile(routed, p) for p in (50, 95, 99)},
         **{f"synced_p{p}_ms": percentile(synced, p) for p in (50, 95, 99)},
         "routed_max_ms": max(routed, default=math.nan),
@@ -266,24 +263,25 @@ def latency(server: str, rate: float, seconds: float, concurrency: int) -> dict[
 
 
 def machine(server: str) -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    models = [
-        line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model n")
-    ]
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    cpu = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), "?")
     with psycopg.connect(server) as conn:
         version = (conn.execute("SHOW server_version").fetchone() or ("?",))[0]
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
-        "cpu": models[0] if models else platform.processor(),
+        "cpu": cpu,
         "python": platform.python_version(),
         "postgresql": version,
+        "loadavg_before": os.getloadavg()[0],
     }
 
 
 def report(result: dict[str, Any]) -> None:
     m = result["machine"]
-    print(f"\n{m['date']}  nproc {m['nproc']}  {m['cpu']}  Python {m['python']}")
+    print(f"\n{m['date']}  nproc {m['nproc']}  {m['cpu']}  Python {m['python']}", end="  ")
+    print(f"load average before: {m['loadavg_before']:.2f}")
     print(f"PostgreSQL {m['postgresql']} ({result['database']}), sharing the CPUs with the rest")
     rows: list[tuple[str, str, str, bool | None]] = []
     for t in result["throughput"]:
@@ -301,19 +299,19 @@ def report(result: dict[str, Any]) -> None:
     for label, measured, target, ok in rows:
         verdict = "-" if ok is None else "yes" if ok else "NO"
         print(f"{label:<40} {measured:<26} {target:<16} {verdict}")
-    print()
     for t in result["throughput"]:
         print(
-            f"{t['workers']} worker(s): {t['leads']} leads in {t['processing_s']:.1f} s (first "
-            f"lead.validate -> last crm.synced); start-up {t['startup_s']:.1f} s; incl. start-up "
-            f"{t['wall_leads_per_s']:.0f} leads/s; enqueued at {t['enqueue_per_s']:.0f}/s; "
-            f"statuses {t['statuses']}; duplicate syncs {t['duplicate_syncs']}"
+            f"\n{t['workers']} worker(s): {t['leads']} leads in {t['processing_s']:.1f} s "
+            f"(lead.process phase {t['process_phase_per_s']:.0f}/s, crm.sync phase "
+            f"{t['sync_phase_per_s']:.0f}/s); start-up {t['startup_s']:.1f} s, "
+            f"{t['wall_leads_per_s']:.0f}/s with it; enqueued at {t['enqueue_per_s']:.0f}/s; "
+            f"{t['statuses']}; duplicate syncs {t['duplicate_syncs']}"
         )
     print(
-        f"latency: {lat['leads']} leads at {lat['achieved_rate']:.1f}/s; routed p99 "
-        f"{lat['routed_p99_ms']:.0f} ms, max {lat['routed_max_ms']:.0f} ms; synced p99 "
+        f"\nlatency: {lat['leads']} leads at {lat['achieved_rate']:.1f}/s; p99 routed "
+        f"{lat['routed_p99_ms']:.0f} ms (max {lat['routed_max_ms']:.0f}), synced "
         f"{lat['synced_p99_ms']:.0f} ms; HTTP p50 {lat['http_p50_ms']:.0f} / p95 "
-        f"{lat['http_p95_ms']:.0f} ms; statuses {lat['statuses']}"
+        f"{lat['http_p95_ms']:.0f} ms; {lat['statuses']}"
     )
 
 
@@ -327,7 +325,7 @@ def main() -> int:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     server, database = os.environ.get("LEADFLOW_DATABASE_URL"), "LEADFLOW_DATABASE_URL"
-    keep: Any = None  # the embedded server runs as long as this object lives
+    keep: Any = None  # the embedded server: stopped when this object goes
     if not server:
         from pgserver import get_server  # type: ignore[attr-defined]
 
@@ -344,7 +342,8 @@ def main() -> int:
         print(f"bench-pipeline failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        del keep
+        if keep is not None:
+            keep.cleanup()
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -8,6 +8,8 @@ embedded PostgreSQL (pgserver) in a temporary folder. Never a substitute.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -74,7 +76,7 @@ def _drop_database(base_url: str, url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     """A PostgreSQL server URL that tests may create databases in."""
     configured = os.environ.get("LEADFLOW_TEST_DATABASE_URL")
     if configured:
@@ -82,8 +84,13 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    # Outside pytest's own temporary tree: another pytest session re-locks that
+    # tree to its owner, and the server runs as its own system user when root.
+    folder = Path(tempfile.mkdtemp(prefix="leadflow-test-pg-"))
+    server = pgserver.get_server(folder, cleanup_mode="delete")
     yield server.get_uri()
+    server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
