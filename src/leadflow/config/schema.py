@@ -293,6 +293,26 @@ class Validation(Strict):
     spam: Spam = Spam()
 
 
+SurvivorshipRule = Literal["most_recent", "first", "longest"]
+
+
+class Dedup(Strict):
+    default_rule: SurvivorshipRule = Field(
+        default="most_recent", description="How a field's value is chosen when leads merge."
+    )
+    survivorship: dict[str, SurvivorshipRule] = Field(
+        default_factory=dict, description="Per lead field: most_recent, first or longest."
+    )
+
+    @field_validator("survivorship")
+    @classmethod
+    def _fields(cls, value: dict[str, SurvivorshipRule]) -> dict[str, SurvivorshipRule]:
+        for name in value:
+            if name not in LEAD_FIELDS or name == "full_name":
+                raise ValueError(f"{name!r} is not a lead field")
+        return value
+
+
 class RecordingCrm(Strict):
     """Dry run: record what would be sent to the CRM, in a JSON-lines file."""
 
@@ -307,6 +327,7 @@ class Connectors(Strict):
 class Config(Strict):
     intake: Intake = Intake()
     validation: Validation = Validation()
+    dedup: Dedup = Dedup()
     pipeline: Pipeline = Pipeline()
     connectors: Connectors = Connectors()
     forms: dict[Slug, Form] = Field(default_factory=dict)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.models import ConsentRecord, Lead, LeadEvent, Submission
@@ -46,9 +46,12 @@ async def events(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[LeadEven
 
 
 async def consents(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[ConsentRecord]:
+    """The lead's consent ledger, with the entries of the duplicates merged into it
+    (the ledger is append-only: entries stay where they were written)."""
+    merged = select(Lead.id).where(Lead.duplicate_of == lead_id)
     result = await session.scalars(
         select(ConsentRecord)
-        .where(ConsentRecord.lead_id == lead_id)
+        .where(or_(ConsentRecord.lead_id == lead_id, ConsentRecord.lead_id.in_(merged)))
         .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
     )
     return result.all()

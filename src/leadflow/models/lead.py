@@ -93,6 +93,9 @@ class Lead(Base):
     duplicate_of: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("leads.id", ondelete="SET NULL"), index=True
     )
+    # match keys, set by the dedup step (see leadflow.dedup)
+    email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone_key: Mapped[str | None] = mapped_column(String(32), index=True)
     sla_state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)

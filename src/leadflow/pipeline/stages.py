@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
+from leadflow.dedup.service import dedupe_lead
 from leadflow.models import Lead, LeadStatus
 from leadflow.pipeline.results import StageResult
 from leadflow.validation.service import validate_lead
@@ -33,7 +34,7 @@ async def pass_through(session: AsyncSession, lead: Lead, config: Config) -> Sta
 
 STAGES: tuple[Stage, ...] = (
     Stage("validate", LeadStatus.VALIDATED, validate_lead),
-    Stage("dedup", LeadStatus.DEDUPLICATED, pass_through),
+    Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead),
     Stage("score", LeadStatus.SCORED, pass_through),
     Stage("route", LeadStatus.ROUTED, pass_through),
 )

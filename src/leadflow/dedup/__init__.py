@@ -1,0 +1,1 @@
+"""The ``lead.dedup`` step: one person, one lead."""
