@@ -66,9 +66,6 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run a worker in this process.")
     ] = True,
-    workers: Annotated[
-        int, typer.Option(help="HTTP worker processes (external database only).")
-    ] = 1,
 ) -> None:
     """Run the API, the hosted forms and (unless --no-worker) a worker; migrates first."""
     import uvicorn

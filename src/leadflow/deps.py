@@ -23,12 +23,15 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """A session per request, committed when the endpoint returns without error."""
+    """A session per request, committed when the endpoint returns without error.
+
+    Scoped to the endpoint function, so the commit happens *before* the answer
+    is sent: a 2xx always means the change is saved."""
     async with runtime.sessions() as session, session.begin():
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="The admin token (LEADFLOW_ADMIN_TOKEN).")
 

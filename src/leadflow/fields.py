@@ -70,9 +70,10 @@ SOURCE_FIELDS = (
 
 # Inputs every form understands, set by the hosted form and the JS snippet.
 HONEYPOT_DEFAULT = "_gotcha"
-RENDERED_AT = "_lf_rendered_at"  # epoch milliseconds when the form was shown
+RENDERED_AT = "_lf_rendered_at"  # epoch ms when the form was shown, by the server's clock
+FILL_MS = "_lf_fill_ms"  # ms between showing and sending the form, by the browser's own timer
 TZ_OFFSET = "_lf_tz_offset"  # minutes east of UTC, as the browser reports it
 FIRST_TOUCH = "_lf_first_touch"  # JSON: the visit that first brought the person
 LAST_TOUCH = "_lf_last_touch"  # JSON: the visit that brought them this time
 NEXT_URL = "_next"  # where a plain HTML post is redirected after success
-CONTROL_FIELDS = frozenset({RENDERED_AT, TZ_OFFSET, FIRST_TOUCH, LAST_TOUCH, NEXT_URL})
+CONTROL_FIELDS = frozenset({RENDERED_AT, FILL_MS, TZ_OFFSET, FIRST_TOUCH, LAST_TOUCH, NEXT_URL})

@@ -63,10 +63,26 @@ async def test_a_returning_person_updates_their_lead(
     assert event["detail"]["matched_on"] == ["email"]
     step = next(e for e in merged["timeline"] if e["type"] == "lead.dedup")
     assert (step["detail"]["decision"], step["detail"]["survivor"]) == ("same", first)
+    # the duplicate is no second contact in the CRM; the survivor's record is updated
+    assert [e["type"] for e in survivor["timeline"]][-1] == "crm.updated"
+    assert merged["external_ids"] == {}
     crm = db.execute(
-        "SELECT count(*) AS n FROM procrastinate_jobs WHERE task_name = 'crm.sync'"
-    ).fetchone()
-    assert crm == {"n": 1}  # the duplicate is not sent to the CRM as a second contact
+        "SELECT args FROM procrastinate_jobs WHERE task_name = 'crm.sync' ORDER BY id"
+    ).fetchall()
+    assert [row["args"]["lead_id"] for row in crm] == [first, first]
+
+
+async def test_a_retried_submission_hears_its_first_answer_after_a_merge(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await submit(client, email="once@acme.de")
+    await drain(app)
+    headers = {"Idempotency-Key": "visit-2"}
+    first = await client.post(URL, json={"email": "once@acme.de", "msg": "again"}, headers=headers)
+    await drain(app)  # merged into the first lead meanwhile
+    retry = await client.post(URL, json={"email": "once@acme.de", "msg": "again"}, headers=headers)
+
+    assert retry.json() == first.json()
 
 
 async def test_the_same_phone_is_the_same_person_and_strangers_stay_apart(
@@ -75,14 +91,20 @@ async def test_the_same_phone_is_the_same_person_and_strangers_stay_apart(
     first = await submit(client, email="ben@acme.de", tel="+49 30 901820")
     other = await submit(client, email="carla@acme.de", tel="+49 30 901821")
     await drain(app)
-    again = await submit(client, email="ben.private@gmail.com", tel="030 901820")
+    response = await client.post("/v1/forms/open/submissions", json={"phone": "+49 30 901820"})
+    colleague = await submit(client, email="dora@acme.de", tel="030 901820")  # same switchboard
     await drain(app)
 
-    assert (await get(client, auth, again))["duplicate_of"] == first
-    assert (await get(client, auth, other))["duplicate_of"] is None
+    again = str(response.json()["lead_id"])
     merged = await get(client, auth, again)
+    assert merged["duplicate_of"] == first
+    assert (await get(client, auth, other))["duplicate_of"] is None
     step = next(e for e in merged["timeline"] if e["type"] == "lead.dedup")
     assert step["detail"]["matched_on"] == ["phone"]
+    apart = await get(client, auth, colleague)
+    assert apart["duplicate_of"] is None
+    step = next(e for e in apart["timeline"] if e["type"] == "lead.dedup")
+    assert step["detail"]["not_merged"]["reason"] == "different email addresses"
 
 
 async def test_two_tabs_at_the_same_moment_end_as_one_lead(

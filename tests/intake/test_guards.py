@@ -48,6 +48,8 @@ def test_spam_reasons_name_the_honeypot_and_the_fill_time() -> None:
         "honeypot field '_gotcha' was filled",
         "form filled in 1.0s, faster than 3s",
     ]
-    assert spam_reasons(future, FORM, now_ms) == ["form render time is in the future"]
+    assert spam_reasons(future, FORM, now_ms) == []  # clocks disagree: unknown, not spam
+    measured = map_payload(FORM, {"_lf_fill_ms": "900", "_lf_rendered_at": str(now_ms - 60_000)})
+    assert spam_reasons(measured, FORM, now_ms) == ["form filled in 0.9s, faster than 3s"]
     assert spam_reasons(human, FORM, now_ms) == []
     assert spam_reasons(no_timing, FORM, now_ms) == []

@@ -94,7 +94,7 @@ async def test_snippet_is_served_as_javascript(client: httpx.AsyncClient) -> Non
     assert response.status_code == 200
     assert "javascript" in response.headers["content-type"]
     for name in (
-        "_lf_rendered_at",
+        "_lf_fill_ms",
         "_lf_tz_offset",
         "_lf_first_touch",
         "_lf_last_touch",

@@ -99,3 +99,15 @@ async def test_limits_in_redis_are_shared_by_replicas(
         assert await replica_a.state.runtime.rate_limiter.healthy()
         await replica_a.state.runtime.rate_limiter.storage.reset()
     assert count(db, "leads") == 3
+
+
+async def test_an_unreachable_redis_lets_leads_in(
+    tmp_path: Any, database_url: str, db: psycopg.Connection[dict[str, Any]]
+) -> None:
+    # Nothing listens on port 1: every counter update fails.
+    settings = Settings(admin_token="t", data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0")
+    app = await _limited_app(settings, database_url)
+    async with LifespanManager(app), _client(app, "198.51.100.9") as client:
+        response = await client.post(URL, json={"email": "redis-down@acme.de"})
+    assert response.status_code == 202
+    assert count(db, "leads") == 1

@@ -285,6 +285,52 @@ async def test_bad_input_gets_a_problem_and_stores_nothing(
     assert count(db, "leads") == count(db, "submissions") == count(db, "procrastinate_jobs") == 0
 
 
+async def test_odd_control_and_source_values_are_ignored_not_fatal(
+    client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    response = await client.post(
+        URL,
+        json={
+            "email": "odd@acme.de",
+            "_lf_rendered_at": "1e999",
+            "_lf_tz_offset": 10**40,
+            "_lf_last_touch": json.dumps({"utm_source": "x\u0000y"}),
+            "_lf_first_touch": "[" * 5000,
+            "landing_url": "https://www.example.com/?utm_source=%00evil&utm_medium=email"
+            + "&x="
+            + "y" * 3000,
+        },
+    )
+
+    assert response.status_code == 202, response.text
+    lead = lead_row(db, response.json()["lead_id"])
+    assert lead["utm_source"] is None  # the NUL value was dropped
+    assert lead["utm_medium"] == "email"
+    assert len(lead["landing_url"]) == 2048  # attribution is cut, never a reason to refuse
+    assert lead["client_tz_offset_minutes"] is None
+    assert lead["status"] == "received"
+
+
+async def test_a_fast_clock_on_the_visitors_computer_is_not_spam(
+    client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    three_minutes_ahead = str(int(time.time() * 1000) + 180_000)
+    measured = await client.post(
+        URL,
+        json={
+            "email": "clock@acme.de",
+            "_lf_rendered_at": three_minutes_ahead,
+            "_lf_fill_ms": "40000",
+        },
+    )
+    unmeasured = await client.post(
+        URL, json={"email": "clock2@acme.de", "_lf_rendered_at": three_minutes_ahead}
+    )
+
+    assert lead_row(db, measured.json()["lead_id"])["status"] == "received"
+    assert lead_row(db, unmeasured.json()["lead_id"])["status"] == "received"
+
+
 async def test_a_good_email_carries_a_mistyped_phone(
     client: httpx.AsyncClient, db: psycopg.Connection[Row]
 ) -> None:

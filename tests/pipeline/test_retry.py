@@ -123,3 +123,11 @@ def test_a_schedule_per_task_kind_is_configurable() -> None:
     config = load_config_text("pipeline:\n  retry: {crm.sync: [1s, 1m]}\n")
     assert config.pipeline.schedule_for("crm.sync") == [timedelta(seconds=1), timedelta(minutes=1)]
     assert config.pipeline.schedule_for("lead.process") == DEFAULT
+
+
+def test_a_partner_cannot_ask_for_forever() -> None:
+    greedy = RetryableFailure("HTTP 503", retry_after=10**12)
+    decision = decide(greedy, failures=1, schedule=DEFAULT, jitter=0, now=NOW)
+    assert decision.retry_at == NOW + max(DEFAULT)
+    assert parse_retry_after("9" * 20) is None
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=NOW) is not None

@@ -151,3 +151,32 @@ async def test_concurrent_workers_run_each_step_once(
     statuses = db.execute("SELECT DISTINCT status FROM leads").fetchall()
     assert statuses == [{"status": "synced"}]
     assert len(lead_ids) == 40
+
+
+async def test_a_job_that_keeps_killing_its_worker_ends_as_a_dead_letter(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], auth: dict[str, str]
+) -> None:
+    await _lead(client, "oom@acme.de")
+    context: Any = type(
+        "Context", (), {"app": app.state.runtime.jobs, "job": type("J", (), {"id": -1})()}
+    )()
+    for _ in range(service.MAX_STALLS):
+        worker = db.execute(
+            "INSERT INTO procrastinate_workers (last_heartbeat) "
+            "VALUES (now() - interval '60 seconds') RETURNING id"
+        ).fetchone()
+        assert worker is not None
+        db.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s "
+            "WHERE task_name = 'lead.process'",
+            (worker["id"],),
+        )
+        await tasks.recover_stalled(context, timestamp=0)
+
+    job = db.execute(
+        "SELECT status FROM procrastinate_jobs WHERE task_name = 'lead.process'"
+    ).fetchone()
+    assert job == {"status": "failed"}
+    assert db.execute("SELECT status FROM leads").fetchone() == {"status": "failed"}
+    letters = (await client.get("/v1/dead-letters", headers=auth)).json()["items"]
+    assert [a["outcome"] for a in letters[0]["history"]] == ["stalled"] * 4 + ["dead"]

@@ -208,3 +208,8 @@ def test_text_helpers_never_raise(text: str) -> None:
     country_code(text)
     locale_region(text)
     channel_of(utm_medium=text, gclid=None, fbclid=None, referrer=text, landing_url=text)
+
+
+def test_recasing_never_lengthens_a_name() -> None:
+    assert tidy_name("ß ß") == "ß ß"  # "SS" would not fit where "ß" did
+    assert len(tidy_name("ŉ" * 255) or "") == 255

@@ -33,6 +33,18 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         for kind, key in keys.items()
         if key and key == (survivor.email_key if kind == "email" else survivor.phone_key)
     ]
+    if matched_on == ["phone"] and lead.email_key and survivor.email_key:
+        # One number, two different addresses: a shared switchboard, not one person.
+        detail = {
+            "outcome": "new",
+            "decision": "new",
+            "not_merged": {
+                "lead": str(survivor.id),
+                "matched_on": ["phone"],
+                "reason": "different email addresses",
+            },
+        }
+        return StageResult(detail)
     changes = merge_fields(
         _fields(survivor), _fields(lead), config.dedup.survivorship, config.dedup.default_rule
     )
@@ -55,4 +67,4 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         session, survivor.id, "lead.duplicate_merged", {"duplicate": str(lead.id), **reason}
     )
     detail = {"outcome": "merged", "decision": "same", "survivor": str(survivor.id), **reason}
-    return StageResult(detail, halt=LeadStatus.MERGED)
+    return StageResult(detail, halt=LeadStatus.MERGED, refresh=(survivor.id,))

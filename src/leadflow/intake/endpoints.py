@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -22,6 +23,15 @@ from leadflow.schemas import problem_responses
 router = APIRouter(tags=["intake"])
 
 KEPT_HEADERS = ("accept-language", "dnt", "sec-gpc")
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address, when it is one (a forwarded header may carry anything)."""
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
 
 def _form(config: Config, form_key: str) -> Form:
@@ -98,7 +108,7 @@ async def submit_form(
     if not _origin_allowed(form, origin, request):
         raise Forbidden(f"Submissions to {form_key!r} are not accepted from {origin}.")
     key = check_key(idempotency_key)
-    ip = request.client.host if request.client else None
+    ip = client_ip(request)
     await runtime.rate_limiter.check(config, form_key, ip)
     payload = await parse_body(request, await read_body(request, config.intake.max_body_bytes))
     meta = RequestMeta(

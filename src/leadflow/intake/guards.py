@@ -66,12 +66,22 @@ def spam_reasons(mapped: Mapped, form: Form, now_ms: int) -> list[str]:
     reasons = []
     if mapped.honeypot:
         reasons.append(f"honeypot field {form.honeypot_field!r} was filled")
-    if mapped.rendered_at_ms is not None:
-        fill_seconds = (now_ms - mapped.rendered_at_ms) / 1000
-        if fill_seconds < 0:
-            reasons.append("form render time is in the future")
-        elif fill_seconds < form.min_fill_seconds:
-            reasons.append(
-                f"form filled in {fill_seconds:.1f}s, faster than {form.min_fill_seconds:g}s"
-            )
+    seconds = fill_seconds(mapped, now_ms)
+    if seconds is not None and seconds < form.min_fill_seconds:
+        reasons.append(f"form filled in {seconds:.1f}s, faster than {form.min_fill_seconds:g}s")
     return reasons
+
+
+def fill_seconds(mapped: Mapped, now_ms: int) -> float | None:
+    """How long the person took, when it can be known.
+
+    The snippet measures it with the browser's own timer (``_lf_fill_ms``), so a
+    wrong clock on the visitor's computer does not matter. The hosted form sends
+    the server's render time; a time in the future means clocks disagree (or
+    tampering), which proves nothing about the person: unknown, never spam.
+    """
+    if mapped.fill_ms is not None:
+        return mapped.fill_ms / 1000
+    if mapped.rendered_at_ms is not None and mapped.rendered_at_ms <= now_ms:
+        return (now_ms - mapped.rendered_at_ms) / 1000
+    return None

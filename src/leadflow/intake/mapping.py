@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from leadflow.config import Form
 from leadflow.fields import (
+    FILL_MS,
     FIRST_TOUCH,
     LAST_TOUCH,
     LEAD_FIELDS,
@@ -41,6 +43,7 @@ class Mapped:
     consents: dict[str, bool] = field(default_factory=dict)
     honeypot: str | None = None
     rendered_at_ms: int | None = None
+    fill_ms: int | None = None
     tz_offset_minutes: int | None = None
     first_touch: dict[str, str] | None = None
     last_touch: dict[str, str] | None = None
@@ -75,29 +78,44 @@ def _scalar_text(value: Any) -> str | None:
     return None
 
 
+def storable(text: str) -> bool:
+    """Text PostgreSQL can store: no NUL, no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _int(value: Any, low: int, high: int) -> int | None:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
     try:
-        number = int(float(value)) if isinstance(value, str | int | float) else None
-    except ValueError:
+        number = float(value)
+    except (ValueError, OverflowError):
         return None
-    return number if number is not None and low <= number <= high else None
+    if not math.isfinite(number) or not low <= number <= high:
+        return None
+    return int(number)
 
 
 def _touch(value: Any) -> dict[str, str] | None:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, or JSON no form would send
             return None
     if not isinstance(value, dict):
         return None
     touch = {}
     for key, item in value.items():
         if key in TOUCH_KEYS and isinstance(item, str | int | float) and str(item).strip():
-            limit = LEAD_FIELDS[key].max_length if key in LEAD_FIELDS else 64
-            touch[key] = str(item).strip()[:limit]
+            text = str(item).strip()
+            if storable(text):
+                limit = LEAD_FIELDS[key].max_length if key in LEAD_FIELDS else 64
+                touch[key] = text[:limit]
     return touch or None
 
 
@@ -112,7 +130,7 @@ def utm_from_url(url: str) -> dict[str, str]:
         query = urlsplit(url).query
     except ValueError:
         return {}
-    return {k: v for k, v in parse_qsl(query) if k in UTM_KEYS and v}
+    return {k: v for k, v in parse_qsl(query) if k in UTM_KEYS and v and storable(v)}
 
 
 def _target(form: Form, name: str) -> str | None:
@@ -137,6 +155,10 @@ def map_payload(form: Form, payload: dict[str, Any]) -> Mapped:
             mapped.rendered_at_ms = _int(value, 0, 10**14)
             if mapped.rendered_at_ms is None:
                 mapped.ignored.append(f"{RENDERED_AT}: not a time in epoch milliseconds")
+        elif name == FILL_MS:
+            mapped.fill_ms = _int(value, 0, 10**10)
+            if mapped.fill_ms is None:
+                mapped.ignored.append(f"{FILL_MS}: not a duration in milliseconds")
         elif name == TZ_OFFSET:
             mapped.tz_offset_minutes = _int(value, -840, 840)
             if mapped.tz_offset_minutes is None:
@@ -165,7 +187,11 @@ def _set_field(mapped: Mapped, name: str, target: str, value: Any) -> None:
         mapped.errors.append(FieldError(name, "must be a single value, not an object"))
         return
     limit = LEAD_FIELDS[target].max_length
-    if len(text) > limit:
+    if len(text) > limit and target in SOURCE_FIELDS:
+        # Attribution is never a reason to refuse a person: keep what fits.
+        mapped.ignored.append(f"{name}: cut to {limit} characters")
+        text = text[:limit]
+    elif len(text) > limit:
         mapped.errors.append(FieldError(name, f"is {len(text)} characters long; at most {limit}"))
         return
     if text and not mapped.fields.get(target):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from leadflow.errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 JSON_TYPES = ("application/json",)
+MAX_DEPTH = 32
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 ACCEPTED_TYPES = JSON_TYPES + FORM_TYPES
 MAX_FIELDS = 200
@@ -24,7 +26,7 @@ def media_type(request: Request) -> str:
 
 
 def is_json(media: str) -> bool:
-    return media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+    return media in JSON_TYPES
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -64,17 +66,20 @@ def _check_text(value: str, where: str) -> None:
         ) from exc
 
 
-def check_storable(value: Any, where: str = "body") -> None:
-    """Refuse text PostgreSQL cannot store (NUL, lone surrogates) anywhere in the payload."""
+def check_storable(value: Any, where: str = "body", depth: int = 0) -> None:
+    """Refuse what PostgreSQL cannot store (NUL, lone surrogates) anywhere in the
+    payload, and nesting deeper than any form needs."""
+    if depth > MAX_DEPTH:
+        raise InvalidBody(f"The body is nested deeper than {MAX_DEPTH} levels.")
     if isinstance(value, str):
         _check_text(value, where)
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, f"{where} key")
-            check_storable(item, key if where == "body" else f"{where}.{key}")
+            check_storable(item, key if where == "body" else f"{where}.{key}", depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            check_storable(item, f"{where}[{index}]")
+            check_storable(item, f"{where}[{index}]", depth + 1)
 
 
 def _add(payload: RawPayload, key: str, value: Any) -> None:
@@ -104,13 +109,25 @@ async def parse_body(request: Request, body: bytes) -> RawPayload:
     return payload
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _parse_json(body: bytes) -> RawPayload:
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidBody(f"The body is not valid JSON: {exc}") from exc
+        # NaN, Infinity and overflowing numbers are not JSON PostgreSQL can store.
+        payload = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError as exc:
         raise InvalidBody("The JSON body is nested too deeply.") from exc
+    except ValueError as exc:  # JSONDecodeError, bad UTF-8, NaN, integers too long
+        raise InvalidBody(f"The body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise InvalidBody("The JSON body must be an object of field names and values.")
     return payload

@@ -6,6 +6,7 @@ Counters live in memory by default, which is right for one process; with
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -16,6 +17,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from leadflow.config import Config
 from leadflow.errors import RateLimited
+
+logger = logging.getLogger(__name__)
 
 
 class IntakeRateLimiter:
@@ -48,7 +51,15 @@ class IntakeRateLimiter:
         if ip:
             checks.insert(0, (limits.parse(rates.per_ip), ("ip", form_key, ip)))
         for rate, identifiers in checks:
-            if not await self.limiter.hit(rate, "leadflow-intake", *identifiers):
+            try:
+                allowed = await self.limiter.hit(rate, "leadflow-intake", *identifiers)
+            except Exception:  # the counters' store (Redis) is down
+                # Fail open: a lead refused is a lead lost; an unthrottled minute is not.
+                logger.warning(
+                    "rate-limit store unreachable; letting the submission in", exc_info=True
+                )
+                return
+            if not allowed:
                 stats = await self.limiter.get_window_stats(rate, "leadflow-intake", *identifiers)
                 retry_after = max(1, math.ceil(stats.reset_time - time.time()))
                 scope = "this address" if identifiers[0] == "ip" else "this form"

@@ -99,8 +99,10 @@ async def submit(
 
 
 def _accepted(submission: Submission, *, replayed: bool, next_url: str | None) -> Accepted:
+    # The first answer, word for word: the lead may since have been merged into
+    # another, but a retry must hear what the first attempt heard.
     return Accepted(
-        lead_id=submission.lead_id,
+        lead_id=uuid.UUID(str(submission.response["lead_id"])),
         submission_id=submission.id,
         status=str(submission.response["status"]),
         replayed=replayed,

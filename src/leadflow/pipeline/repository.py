@@ -26,7 +26,10 @@ INTERNAL_STAGES = (
 )
 
 
-async def failures_since_replay(session: AsyncSession, job_id: int) -> int:
+async def attempts_since_replay(
+    session: AsyncSession, job_id: int, outcomes: Sequence[str] = ("retry", "dead")
+) -> int:
+    """How many attempts with these outcomes the job had since it was last replayed."""
     last_replay = (
         select(func.coalesce(func.max(JobAttempt.id), 0))
         .where(JobAttempt.job_id == job_id, JobAttempt.outcome == "replayed")
@@ -34,7 +37,7 @@ async def failures_since_replay(session: AsyncSession, job_id: int) -> int:
     )
     query = select(func.count()).where(
         JobAttempt.job_id == job_id,
-        JobAttempt.outcome.in_(("retry", "dead")),
+        JobAttempt.outcome.in_(outcomes),
         JobAttempt.id > last_replay,
     )
     return int((await session.execute(query)).scalar_one())
@@ -80,7 +83,7 @@ LEFT JOIN LATERAL (
     SELECT a.at, a.error_type, a.error FROM job_attempts AS a
     WHERE a.job_id = j.id AND a.outcome = 'dead' ORDER BY a.id DESC LIMIT 1
 ) AS last ON true
-WHERE j.status = 'failed'
+WHERE j.status = 'failed' AND j.queue_name <> 'maintenance'
   AND (CAST(:kind AS text) IS NULL OR j.task_name = :kind)
   AND (CAST(:lead_id AS text) IS NULL OR j.args->>'lead_id' = :lead_id)
   AND (CAST(:since AS timestamptz) IS NULL OR last.at >= :since)
@@ -112,6 +115,13 @@ async def dead_letters(
         },
     )
     return [DeadLetterRow(*row) for row in result.all()]
+
+
+async def fail(session: AsyncSession, job_id: int) -> None:
+    """Make a job a dead letter without running it again."""
+    await session.execute(
+        text("SELECT procrastinate_finish_job_v1(:id, 'failed', false)"), {"id": job_id}
+    )
 
 
 async def requeue(session: AsyncSession, job_id: int) -> None:

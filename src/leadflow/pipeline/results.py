@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,3 +15,6 @@ class StageResult:
 
     detail: dict[str, Any]
     halt: LeadStatus | None = None
+    # Other leads whose records outside (the CRM) must be brought up to date,
+    # e.g. the lead a returning person was merged into.
+    refresh: tuple[uuid.UUID, ...] = ()

@@ -44,7 +44,9 @@ def decide(
     spread = delay * jitter
     delay = delay + (rng or random).uniform(-spread, spread)
     if isinstance(error, RetryableFailure) and error.retry_after is not None:
-        delay = max(delay, error.retry_after)
+        # A partner may ask for a pause, not for forever: at most the longest step.
+        longest = max(step.total_seconds() for step in schedule)
+        delay = max(delay, min(error.retry_after, longest))
     return Decision(now + timedelta(seconds=delay), f"retry {failures} of {len(schedule)}")
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import procrastinate
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
@@ -48,7 +49,7 @@ async def record_failure(
     rng: random.Random | None = None,
 ) -> Decision:
     """Log a failed attempt and decide: retry later, or dead letter (the lead then fails)."""
-    failures = await repository.failures_since_replay(session, job_id) + 1
+    failures = await repository.attempts_since_replay(session, job_id) + 1
     decision = decide(
         error,
         failures=failures,
@@ -89,26 +90,40 @@ async def record_failure(
     return decision
 
 
+MAX_STALLS = 5
+
+
 async def record_stall(
     session: AsyncSession, job_id: int, task_name: str, args: dict[str, Any]
 ) -> None:
-    """A job whose worker died: log it (it does not count as a failure) and requeue it."""
+    """A job whose worker died: log it and requeue it. A lost worker is not the job's
+    failure, but a job that takes its worker down every time (say, out of memory)
+    becomes a dead letter after MAX_STALLS instead of looping forever."""
     lead_id = lead_of(args)
+    stalls = await repository.attempts_since_replay(session, job_id, ("stalled",)) + 1
+    dead = stalls >= MAX_STALLS
     session.add(
         JobAttempt(
             job_id=job_id,
             task_name=task_name,
             lead_id=lead_id,
-            outcome="stalled",
+            outcome="dead" if dead else "stalled",
             error_type="WorkerLost",
-            error="the worker running this job stopped sending heartbeats",
+            error=f"the worker running this job stopped sending heartbeats ({stalls} times)",
         )
     )
-    if lead_id is not None and await session.get(Lead, lead_id) is not None:
-        await leads.add_event(
-            session, lead_id, "job.recovered", {"job_id": job_id, "task": task_name}
-        )
-    await repository.requeue(session, job_id)
+    lead = await session.get(Lead, lead_id) if lead_id is not None else None
+    if lead is not None:
+        detail = {"job_id": job_id, "task": task_name, "stalls": stalls}
+        if dead:
+            lead.status = LeadStatus.FAILED.value
+            lead.status_changed_at = utcnow()
+        event = "job.dead_lettered" if dead else "job.recovered"
+        await leads.add_event(session, lead.id, event, detail)
+    if dead:
+        await repository.fail(session, job_id)
+    else:
+        await repository.requeue(session, job_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +167,25 @@ async def replay(
 ) -> list[int]:
     """Requeue dead letters (one by id, or all matching ``filters``); return their ids."""
     rows = await repository.dead_letters(session, filters, job_id=job_id, limit=limit, lock=True)
+    replayed = []
     for row in rows:
+        try:  # a savepoint each: a job whose step already waits again is skipped alone
+            async with session.begin_nested():
+                await repository.requeue(session, row.job_id)
+        except IntegrityError:
+            continue
         lead_id = lead_of(row.args)
         session.add(
             JobAttempt(
                 job_id=row.job_id, task_name=row.task_name, lead_id=lead_id, outcome="replayed"
             )
         )
-        await repository.requeue(session, row.job_id)
         if lead_id is not None and await session.get(Lead, lead_id) is not None:
             await leads.add_event(
                 session, lead_id, "job.replayed", {"job_id": row.job_id, "task": row.task_name}
             )
-    return [row.job_id for row in rows]
+        replayed.append(row.job_id)
+    return replayed
 
 
 async def schedule_timer(

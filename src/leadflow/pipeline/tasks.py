@@ -51,6 +51,7 @@ class RecordedRetry(procrastinate.BaseRetryStrategy):
 
 
 RETRY = RecordedRetry()
+MAINTENANCE = "maintenance"  # the queue of periodic jobs: never dead letters, the next tick runs
 
 
 async def record_failures(call_next: Any, context: procrastinate.JobContext, worker: Any) -> Any:
@@ -62,6 +63,8 @@ async def record_failures(call_next: Any, context: procrastinate.JobContext, wor
             raise
         job = context.job
         assert job.id is not None
+        if job.queue == MAINTENANCE:
+            raise  # periodic: logged by procrastinate, and the next tick runs it again
         rt = runtime.current()
         async with transaction(rt.sessions) as session:
             decision = await service.record_failure(
@@ -92,6 +95,7 @@ async def process_lead(lead_id: str) -> None:
         lead = await _locked_lead(session, lead_id)
         if lead is None or lead.status not in STARTABLE:
             return  # done already (at-least-once delivery), or erased
+        crm = rt.config.connectors.crm is not None
         for stage in STAGES:
             started = time.perf_counter()
             result = await stage.run(session, lead, rt.config)
@@ -104,24 +108,43 @@ async def process_lead(lead_id: str) -> None:
                 {**result.detail, "status": status.value},
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
             )
+            if crm:
+                for other in result.refresh:
+                    await _queue_once(
+                        session, sync_to_crm, f"crm.sync:{other}", str(other), update=True
+                    )
             if result.halt is not None:
-                return  # quarantined (or another side exit): nothing further, nothing outside
-        if rt.config.connectors.crm is not None:
-            await defer(session, sync_to_crm, queueing_lock=f"crm.sync:{lead.id}", lead_id=lead_id)
+                return  # quarantined, merged: nothing further for this lead, nothing outside
+        if crm:
+            await _queue_once(session, sync_to_crm, f"crm.sync:{lead.id}", lead_id)
+
+
+async def _queue_once(
+    session: AsyncSession, task: Any, queueing_lock: str, lead_id: str, **task_kwargs: Any
+) -> None:
+    """Queue a step unless the same step of the lead already waits (it will see the
+    latest data when it runs). A savepoint keeps our transaction usable either way."""
+    try:
+        async with session.begin_nested():
+            await defer(session, task, queueing_lock=queueing_lock, lead_id=lead_id, **task_kwargs)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        pass
 
 
 @job_app.task(name="crm.sync", queue="effects", retry=RETRY)
-async def sync_to_crm(lead_id: str) -> None:
-    """Create or update the lead in the CRM, once: the CRM's id is kept on the lead."""
+async def sync_to_crm(lead_id: str, update: bool = False) -> None:
+    """Create the lead in the CRM (once: the CRM's id is kept on the lead), or with
+    ``update`` bring the CRM's record up to date (a returning person's new details)."""
     rt = runtime.current()
     crm = crm_from_config(rt.config)
     if crm is None:
         return
     async with transaction(rt.sessions) as session:
         lead = await _locked_lead(session, lead_id)
-        if lead is None or crm.name in lead.external_ids:
+        if lead is None or (crm.name in lead.external_ids and not update):
             return
         started = time.perf_counter()
+        event = "crm.updated" if crm.name in lead.external_ids else "crm.synced"
         # The key makes a retry after a crash (call made, commit lost) an update, not a copy.
         external_id = await crm.upsert_lead(_crm_lead(lead), idempotency_key=f"lead:{lead.id}")
         lead.external_ids = {**lead.external_ids, crm.name: external_id}
@@ -130,7 +153,7 @@ async def sync_to_crm(lead_id: str) -> None:
         await leads.add_event(
             session,
             lead.id,
-            "crm.synced",
+            event,
             {"crm": crm.name, "external_id": external_id, "status": lead.status},
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
@@ -159,7 +182,7 @@ def _crm_lead(lead: Lead) -> CrmLead:
 @job_app.periodic(cron="* * * * * */15", periodic_id="recover-stalled")
 @job_app.task(
     name="queue.recover_stalled",
-    queue="maintenance",
+    queue=MAINTENANCE,
     queueing_lock="queue.recover_stalled",
     pass_context=True,
 )
@@ -180,7 +203,7 @@ async def recover_stalled(context: procrastinate.JobContext, timestamp: int) -> 
 
 
 @job_app.periodic(cron="* * * * *", periodic_id="stuck-leads")
-@job_app.task(name="lead.check_stuck", queue="maintenance", queueing_lock="lead.check_stuck")
+@job_app.task(name="lead.check_stuck", queue=MAINTENANCE, queueing_lock="lead.check_stuck")
 async def check_stuck_leads(timestamp: int) -> int:
     """Flag leads left in an internal stage with nothing queued for them, and requeue them."""
     rt = runtime.current()
@@ -197,7 +220,5 @@ async def check_stuck_leads(timestamp: int) -> int:
                     "action": "requeued",
                 },
             )
-            await defer(
-                session, process_lead, queueing_lock=f"lead.process:{lead.id}", lead_id=str(lead.id)
-            )
+            await _queue_once(session, process_lead, f"lead.process:{lead.id}", str(lead.id))
     return len(stuck)

@@ -4,7 +4,8 @@
  * It remembers how the visitor first came (first touch) and how they came this
  * time (last touch), and adds to every Leadflow form the hidden fields Leadflow
  * reads: UTM parameters, gclid/fbclid, landing page, referrer, both touches,
- * the time the form was shown (for the spam guard) and the browser's UTC offset.
+ * how long the person took to fill it in (for the spam guard, measured with the
+ * browser's own timer, so a wrong clock does not matter) and the UTC offset.
  * Forms are found by data-leadflow-form, or by an action containing /v1/forms/.
  * Pages that submit with fetch() can call Leadflow.fields() to get the same values.
  */
@@ -13,7 +14,11 @@
   var FIRST = "leadflow.first_touch";
   var LAST = "leadflow.last_touch";
   var PARAMS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid"];
-  var renderedAt = Date.now();
+  var shownAt = window.performance && performance.now ? performance.now() : Date.now();
+  function elapsed() {
+    var now = window.performance && performance.now ? performance.now() : Date.now();
+    return String(Math.max(0, Math.round(now - shownAt)));
+  }
 
   function read(key) {
     try { return JSON.parse(window.localStorage.getItem(key) || "null"); } catch (e) { return null; }
@@ -43,7 +48,7 @@
 
   function fields() {
     var values = {
-      _lf_rendered_at: String(renderedAt),
+      _lf_fill_ms: elapsed(),
       _lf_tz_offset: String(-new Date().getTimezoneOffset()),
       _lf_first_touch: JSON.stringify(first),
       _lf_last_touch: JSON.stringify(last),
@@ -65,8 +70,12 @@
         input.name = name;
         form.appendChild(input);
       }
-      // Values the page set itself (a server-side render time, say) win.
+      // Values the page set itself win.
       if (input.type === "hidden" && !input.value) input.value = values[name];
+    });
+    form.addEventListener("submit", function () {
+      var fill = form.querySelector('input[name="_lf_fill_ms"]');
+      if (fill) fill.value = elapsed();  // measured when the person sends it
     });
   }
 

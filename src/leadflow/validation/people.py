@@ -28,10 +28,13 @@ def tidy_name(value: str | None) -> str | None:
         name = HumanName(text)
         name.capitalize(force=True)
         cased = str(name)
-        # nameparser may reorder "Last, First"; keep the words as the person gave them
-        if sorted(cased.lower().split()) == sorted(text.lower().split()):
+        # nameparser may reorder "Last, First", and casing can change a text's
+        # length ("ß" -> "SS"): then keep the words exactly as the person gave them.
+        if len(cased) == len(text) and sorted(cased.lower().split()) == sorted(
+            text.lower().split()
+        ):
             return cased
-        return text.title()
+        return text
     return text
 
 
