@@ -145,3 +145,28 @@ def test_serve_takes_a_submission_to_routed(
     # uvicorn re-raises SIGTERM after its graceful shutdown, so that is the exit status
     assert all(p.returncode in (0, -signal.SIGTERM) for p in processes), logs
     assert "Application shutdown complete" in logs[0]
+
+
+@pytest.mark.slow
+def test_serve_stops_its_embedded_database_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "LEADFLOW_DATABASE_URL"}
+    env |= {"LEADFLOW_DATA_DIR": str(tmp_path), "LEADFLOW_ADMIN_TOKEN": "t"}
+    serve = _start(["serve", "--port", str(port)], env)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", serve)
+        pid_file = tmp_path / "postgres" / "postmaster.pid"
+        postgres_pid = int(pid_file.read_text().split()[0])
+        os.kill(postgres_pid, 0)  # running
+    finally:
+        _stop(serve)
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(postgres_pid, 0)
+        except ProcessLookupError:
+            break  # stopped with the service, as a supervisor expects
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the embedded PostgreSQL outlived `leadflow serve`")

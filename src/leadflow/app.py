@@ -62,6 +62,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
             await rt.close()
+            db.stop_embedded()
 
     app = FastAPI(
         title="Leadflow",

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy.ext.asyncio import (
@@ -37,6 +38,9 @@ def sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg://" + libpq_url(url).removeprefix("postgresql://")
 
 
+_embedded: list[Any] = []  # the embedded servers this process started
+
+
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the private PostgreSQL kept under ``data_dir``; return its URL."""
     from pgserver import get_server  # type: ignore[attr-defined]  # lazily: embedded mode only
@@ -44,9 +48,20 @@ def start_embedded(data_dir: Path) -> str:
     pgdata = (data_dir / "postgres").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = get_server(pgdata, cleanup_mode="stop")
+    _embedded.append(server)
     url: str = server.get_uri()
     logger.info("embedded PostgreSQL running in %s", pgdata)
     return url
+
+
+def stop_embedded() -> None:
+    """Stop the embedded servers this process started (if no other process uses them).
+
+    pgserver stops its server at interpreter exit, but uvicorn ends a SIGTERMed
+    process by re-raising the signal, which skips exit handlers: so ``serve``
+    calls this when the app shuts down."""
+    while _embedded:
+        _embedded.pop().cleanup()
 
 
 def database_url(settings: Settings) -> str:
