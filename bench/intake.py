@@ -190,7 +190,7 @@ def stop_orphaned_postgres(pgdata: Path) -> None:
     if not pidfile.exists():
         return
     pid = int(pidfile.read_text(encoding="utf-8").split()[0])
-    print(f"bench-intake: embedded PostgreSQL {pid} outlived the server: stop", file=sys.stderr)
+    print(f"bench-intake: stopping embedded PostgreSQL {pid}, left by the server", file=sys.stderr)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
     for _ in range(120):  # up to 30 s
@@ -211,7 +211,7 @@ def report(args: argparse.Namespace, results: list[Result], loadavg: float) -> d
             "nproc": os.cpu_count(),
             "cpu": cpu,
             "python": platform.python_version(),
-            "loadavg_1m_before": loadavg,
+            "loadavg_1m_before": round(loadavg, 2),
         },
         "database": db if args.database_url else "embedded PostgreSQL (pgserver, in bench/out/)",
         "load": {
