@@ -32,9 +32,11 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
+from bench.stages import validation_rate
+
 OUT = Path(__file__).resolve().parent / "out"
 FORM = "bench"
-TERMINAL = ("synced", "quarantined", "failed")
+TERMINAL = ("synced", "quarantined", "merged", "failed")
 PER_WORKER_TARGET = 200.0  # leads/s per worker process
 P95_TARGET_MS = 1000.0
 CONFIG = """\
@@ -268,6 +270,9 @@ def machine(server: str) -> dict[str, Any]:
     cpu = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), "?")
     with psycopg.connect(server) as conn:
         version = (conn.execute("SHOW server_version").fetchone() or ("?",))[0]
+    git = ["git", "-C", str(OUT.parent.parent)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
@@ -275,6 +280,7 @@ def machine(server: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "postgresql": version,
         "loadavg_before": os.getloadavg()[0],
+        "commit": commit.stdout.strip() + (" + uncommitted src/ changes" if dirty.stdout else ""),
     }
 
 
@@ -282,7 +288,7 @@ def report(result: dict[str, Any]) -> None:
     m = result["machine"]
     print(f"\n{m['date']}  nproc {m['nproc']}  {m['cpu']}  Python {m['python']}", end="  ")
     print(f"load average before: {m['loadavg_before']:.2f}")
-    print(f"PostgreSQL {m['postgresql']} ({result['database']}), sharing the CPUs with the rest")
+    print(f"PostgreSQL {m['postgresql']} ({result['database']}); commit {m['commit']}")
     rows: list[tuple[str, str, str, bool | None]] = []
     for t in result["throughput"]:
         label = f"throughput, {t['workers']} worker(s) x c={t['concurrency']}"
@@ -295,6 +301,16 @@ def report(result: dict[str, Any]) -> None:
         target = f"p95 < {P95_TARGET_MS:.0f} ms" if what == "routed" else "-"
         ok = lat[f"{what}_p95_ms"] < P95_TARGET_MS if what == "routed" else None
         rows.append((label, measured, target, ok))
+    stage = result["stages"]["validate_per_s"]
+    slowest = min(t["leads_per_s"] for t in result["throughput"])
+    rows.append(
+        (
+            "stage validate+enrich, 1 core, no DB",
+            f"{stage:.0f} leads/s",
+            f"> {slowest:.0f} (pipeline)",
+            stage > slowest,
+        )
+    )
     print(f"\n{'configuration':<40} {'measured':<26} {'target':<16} ok?")
     for label, measured, target, ok in rows:
         verdict = "-" if ok is None else "yes" if ok else "NO"
@@ -337,6 +353,8 @@ def main() -> int:
             "database": database,
             "throughput": [throughput(server, w, args.leads, args.concurrency) for w in (1, 2)],
             "latency": latency(server, args.rate, args.seconds, args.concurrency),
+            # lead.validate's own logic must never be what limits the pipeline
+            "stages": {"validate_per_s": validation_rate()},
         }
     except Failed as exc:
         print(f"bench-pipeline failed: {exc}", file=sys.stderr)
