@@ -12,7 +12,6 @@ import dataclasses
 import fcntl
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +50,9 @@ class RecordingCrm:
                 "lead": dataclasses.asdict(lead),
             }
             file.write(json.dumps(record) + "\n")
+            # Flushed to the OS, which keeps it when this process is killed; no fsync:
+            # a dry-run record need not survive the machine losing power.
             file.flush()
-            os.fsync(file.fileno())
             self._offset = file.tell()
             self._seen.add(key)
         return external_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,20 +22,16 @@ async def by_idempotency_key(session: AsyncSession, key: str) -> Submission | No
 
 
 async def recent_same_payload(
-    session: AsyncSession, form_key: str, fingerprint: str, since: datetime
+    session: AsyncSession, form_key: str, fingerprint: str, window: timedelta
 ) -> Submission | None:
     result = await session.scalars(
         select(Submission)
         .where(
             Submission.form_key == form_key,
             Submission.fingerprint == fingerprint,
-            Submission.received_at >= since,
+            Submission.received_at >= func.now() - window,  # the database's clock, one trip
         )
         .order_by(Submission.received_at)
         .limit(1)
     )
     return result.first()
-
-
-async def database_now(session: AsyncSession) -> datetime:
-    return (await session.execute(select(func.now()))).scalar_one()

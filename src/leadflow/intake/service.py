@@ -87,8 +87,9 @@ async def submit(
                 "use a new key for a new submission."
             )
     else:
-        since = await repository.database_now(session) - config.duplicate_window(form)
-        previous = await repository.recent_same_payload(session, form_key, digest, since)
+        previous = await repository.recent_same_payload(
+            session, form_key, digest, config.duplicate_window(form)
+        )
     if previous is not None:
         return _accepted(previous, replayed=True, next_url=mapped.next_url)
 
