@@ -8,13 +8,21 @@ from leadflow.config import Config
 from leadflow.connectors.base import CrmConnector
 from leadflow.connectors.fakes import RecordingCrm
 
+_recording: dict[Path, RecordingCrm] = {}
+
 
 def crm_from_config(config: Config) -> CrmConnector | None:
-    """The configured CRM connector, or None when leads stop at ``routed``."""
+    """The configured CRM connector, or None when leads stop at ``routed``.
+
+    One instance per target for the life of the process: connectors keep state
+    worth keeping (the recording fake its index of keys, real ones their HTTP pool)."""
     crm = config.connectors.crm
     if crm is None:
         return None
-    return RecordingCrm(Path(crm.path))
+    path = Path(crm.path).resolve()
+    if path not in _recording:
+        _recording[path] = RecordingCrm(path)
+    return _recording[path]
 
 
 __all__ = ["CrmConnector", "crm_from_config"]

@@ -51,6 +51,9 @@ class RecordedRetry(procrastinate.BaseRetryStrategy):
 
 
 RETRY = RecordedRetry()
+# Outside effects of leads already processed go before new leads' processing, so
+# that under load a lead reaches the CRM soon after it is routed.
+EFFECT_PRIORITY = 1
 MAINTENANCE = "maintenance"  # the queue of periodic jobs: never dead letters, the next tick runs
 
 
@@ -126,7 +129,14 @@ async def _queue_once(
     latest data when it runs). A savepoint keeps our transaction usable either way."""
     try:
         async with session.begin_nested():
-            await defer(session, task, queueing_lock=queueing_lock, lead_id=lead_id, **task_kwargs)
+            await defer(
+                session,
+                task,
+                queueing_lock=queueing_lock,
+                priority=EFFECT_PRIORITY if task is sync_to_crm else None,
+                lead_id=lead_id,
+                **task_kwargs,
+            )
     except procrastinate.exceptions.AlreadyEnqueued:
         pass
 
