@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -82,6 +84,17 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def lock_id(scope: str) -> int:
+    """A signed 64-bit id for pg_advisory_xact_lock from any text."""
+    digest = hashlib.blake2b(scope.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def advisory_lock(session: AsyncSession, scope: str) -> None:
+    """Serialise transactions on ``scope`` until this one ends (a transaction advisory lock)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id(scope)})
 
 
 @asynccontextmanager

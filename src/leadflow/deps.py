@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadflow.db import transaction
 from leadflow.errors import Unauthorized
 from leadflow.runtime import Runtime
 
@@ -27,7 +28,7 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
     Scoped to the endpoint function, so the commit happens *before* the answer
     is sent: a 2xx always means the change is saved."""
-    async with runtime.sessions() as session, session.begin():
+    async with transaction(runtime.sessions) as session:
         yield session
 
 

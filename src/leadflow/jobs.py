@@ -35,7 +35,6 @@ async def defer(
     *,
     queueing_lock: str | None = None,
     schedule_at: datetime | None = None,
-    priority: int | None = None,
     **task_kwargs: Any,
 ) -> int:
     """Queue ``task`` inside ``session``'s transaction; it runs once that commits
@@ -46,6 +45,5 @@ async def defer(
         connection=connection,
         queueing_lock=queueing_lock,
         schedule_at=schedule_at,
-        priority=priority,
     )
     return await deferrer.defer_async(**task_kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def check(database_url: str) -> None:
     command.check(alembic_config(database_url))
 
 
+@cache
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("postgresql://unused/")).get_current_head()
 

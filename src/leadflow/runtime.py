@@ -23,7 +23,6 @@ from leadflow.settings import Settings
 class Runtime:
     settings: Settings
     config: Config
-    database_url: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     jobs: procrastinate.App
@@ -57,7 +56,6 @@ async def start(settings: Settings, config: Config, database_url: str) -> Runtim
     runtime = Runtime(
         settings=settings,
         config=config,
-        database_url=database_url,
         engine=engine,
         sessions=session_factory(engine),
         jobs=job_app,

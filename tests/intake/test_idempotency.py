@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import psycopg
 
-from leadflow.intake.idempotency import fingerprint, lock_id
+from leadflow.db import lock_id
+from leadflow.intake.idempotency import fingerprint
 from tests.conftest import count
 
 URL = "/v1/forms/contact/submissions"

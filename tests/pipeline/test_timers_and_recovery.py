@@ -79,11 +79,8 @@ async def test_timers_of_a_lead_can_be_cancelled(
     assert "timers.cancelled" in events_of(db, mine)
 
 
-async def test_a_job_of_a_dead_worker_is_requeued_and_runs(
-    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
-) -> None:
-    lead_id = await _lead(client, "orphan@acme.de")
-    # A worker took the job, then died: its heartbeat is a minute old.
+def take_with_a_dead_worker(db: psycopg.Connection[Row]) -> None:
+    """A worker took the lead.process job, then died: its heartbeat is a minute old."""
     worker = db.execute(
         "INSERT INTO procrastinate_workers (last_heartbeat) "
         "VALUES (now() - interval '60 seconds') RETURNING id"
@@ -94,10 +91,21 @@ async def test_a_job_of_a_dead_worker_is_requeued_and_runs(
         "WHERE task_name = 'lead.process'",
         (worker["id"],),
     )
-    context: Any = type(
+
+
+def recovery_context(app: FastAPI) -> Any:
+    """What procrastinate hands the periodic job: the app, and its own job."""
+    return type(
         "Context", (), {"app": app.state.runtime.jobs, "job": type("J", (), {"id": -1})()}
     )()
-    recovered = await tasks.recover_stalled(context, timestamp=0)
+
+
+async def test_a_job_of_a_dead_worker_is_requeued_and_runs(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    lead_id = await _lead(client, "orphan@acme.de")
+    take_with_a_dead_worker(db)
+    recovered = await tasks.recover_stalled(recovery_context(app), timestamp=0)
     await drain(app)
 
     assert recovered == 1
@@ -157,21 +165,9 @@ async def test_a_job_that_keeps_killing_its_worker_ends_as_a_dead_letter(
     app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], auth: dict[str, str]
 ) -> None:
     await _lead(client, "oom@acme.de")
-    context: Any = type(
-        "Context", (), {"app": app.state.runtime.jobs, "job": type("J", (), {"id": -1})()}
-    )()
     for _ in range(service.MAX_STALLS):
-        worker = db.execute(
-            "INSERT INTO procrastinate_workers (last_heartbeat) "
-            "VALUES (now() - interval '60 seconds') RETURNING id"
-        ).fetchone()
-        assert worker is not None
-        db.execute(
-            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s "
-            "WHERE task_name = 'lead.process'",
-            (worker["id"],),
-        )
-        await tasks.recover_stalled(context, timestamp=0)
+        take_with_a_dead_worker(db)
+        await tasks.recover_stalled(recovery_context(app), timestamp=0)
 
     job = db.execute(
         "SELECT status FROM procrastinate_jobs WHERE task_name = 'lead.process'"

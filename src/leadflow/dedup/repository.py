@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadflow.intake.idempotency import lock_id
+from leadflow.db import advisory_lock
 from leadflow.models import Lead, LeadStatus, Submission
 
 
@@ -19,9 +19,7 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
     waits here, then sees the first one committed. Sorted, so no deadlock.
     """
     for key in sorted(set(keys)):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id(f"dedup:{key}")}
-        )
+        await advisory_lock(session, f"dedup:{key}")
 
 
 async def existing_match(

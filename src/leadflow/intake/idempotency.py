@@ -38,9 +38,3 @@ def fingerprint(form_key: str, payload: dict[str, Any]) -> str:
         default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def lock_id(scope: str) -> int:
-    """A signed 64-bit id for pg_advisory_xact_lock from any text."""
-    digest = hashlib.blake2b(scope.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)

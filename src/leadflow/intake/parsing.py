@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from leadflow.errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from leadflow.intake.mapping import storable
 
 JSON_TYPES = ("application/json",)
 MAX_DEPTH = 32
@@ -52,18 +53,12 @@ def _replay(body: bytes) -> Any:
 
 
 def _check_text(value: str, where: str) -> None:
-    if "\x00" in value:
+    if not storable(value):
+        reason = "NUL character" if "\x00" in value else "invalid Unicode (lone surrogate)"
         raise ValidationFailed(
-            f"{where} contains a NUL character.",
-            errors=[{"field": where, "reason": "NUL character"}],
+            f"{where} contains text that cannot be stored ({reason}).",
+            errors=[{"field": where, "reason": reason}],
         )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationFailed(
-            f"{where} is not valid Unicode text.",
-            errors=[{"field": where, "reason": "invalid Unicode (lone surrogate)"}],
-        ) from exc
 
 
 def check_storable(value: Any, where: str = "body", depth: int = 0) -> None:

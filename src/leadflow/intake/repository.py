@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadflow.intake.idempotency import lock_id
 from leadflow.models import Submission
-
-
-async def lock(session: AsyncSession, scope: str) -> None:
-    """Serialise transactions on ``scope`` until this one ends (a transaction advisory lock)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id(scope)})
 
 
 async def by_idempotency_key(session: AsyncSession, key: str) -> Submission | None:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config, Form
 from leadflow.consent.service import record_form_consents
+from leadflow.db import advisory_lock
 from leadflow.errors import IdempotencyConflict, ValidationFailed
 from leadflow.intake import guards, repository
 from leadflow.intake.idempotency import fingerprint
@@ -78,7 +79,7 @@ async def submit(
     digest = fingerprint(form_key, payload)
 
     # Serialise submissions that could be the same, then look for the first one.
-    await repository.lock(session, f"key:{idempotency_key}" if idempotency_key else f"fp:{digest}")
+    await advisory_lock(session, f"key:{idempotency_key}" if idempotency_key else f"fp:{digest}")
     if idempotency_key:
         previous = await repository.by_idempotency_key(session, idempotency_key)
         if previous is not None and previous.fingerprint != digest:

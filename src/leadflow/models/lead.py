@@ -99,6 +99,11 @@ class Lead(Base):
     sla_state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
+
+    def set_status(self, status: LeadStatus) -> None:
+        self.status = status.value
+        self.status_changed_at = utcnow()
+
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), default=utcnow, onupdate=utcnow
     )

@@ -80,8 +80,7 @@ async def record_failure(
             "decision": decision.reason,
         }
         if decision.dead:
-            lead.status = LeadStatus.FAILED.value
-            lead.status_changed_at = utcnow()
+            lead.set_status(LeadStatus.FAILED)
             await leads.add_event(session, lead_id, "job.dead_lettered", detail)
         else:
             assert decision.retry_at is not None
@@ -116,8 +115,7 @@ async def record_stall(
     if lead is not None:
         detail = {"job_id": job_id, "task": task_name, "stalls": stalls}
         if dead:
-            lead.status = LeadStatus.FAILED.value
-            lead.status_changed_at = utcnow()
+            lead.set_status(LeadStatus.FAILED)
         event = "job.dead_lettered" if dead else "job.recovered"
         await leads.add_event(session, lead.id, event, detail)
     if dead:

@@ -22,7 +22,6 @@ from leadflow.db import transaction
 from leadflow.jobs import defer, job_app
 from leadflow.leads import repository as leads
 from leadflow.models import Lead, LeadStatus
-from leadflow.models.base import utcnow
 from leadflow.pipeline import repository, service
 from leadflow.pipeline.retry import Decision
 from leadflow.pipeline.stages import STAGES, STARTABLE
@@ -81,21 +80,12 @@ async def record_failures(call_next: Any, context: procrastinate.JobContext, wor
         raise AttemptFailed(error, decision) from error
 
 
-async def _locked_lead(session: AsyncSession, lead_id: str) -> Lead | None:
-    return await session.get(Lead, uuid.UUID(lead_id), with_for_update=True)
-
-
-def _set_status(lead: Lead, status: LeadStatus) -> None:
-    lead.status = status.value
-    lead.status_changed_at = utcnow()
-
-
 @job_app.task(name="lead.process", queue="pipeline", retry=RETRY)
 async def process_lead(lead_id: str) -> None:
     """Run a lead through the internal stages (validate, dedup, score, route)."""
     rt = runtime.current()
     async with transaction(rt.sessions) as session:
-        lead = await _locked_lead(session, lead_id)
+        lead = await leads.get(session, uuid.UUID(lead_id), lock=True)
         if lead is None or lead.status not in STARTABLE:
             return  # done already (at-least-once delivery), or erased
         crm = rt.config.connectors.crm is not None
@@ -103,7 +93,7 @@ async def process_lead(lead_id: str) -> None:
             started = time.perf_counter()
             result = await stage.run(session, lead, rt.config)
             status = result.halt or stage.leaves
-            _set_status(lead, status)
+            lead.set_status(status)
             await leads.add_event(
                 session,
                 lead.id,
@@ -133,7 +123,6 @@ async def _queue_once(
                 session,
                 task,
                 queueing_lock=queueing_lock,
-                priority=EFFECT_PRIORITY if task is sync_to_crm else None,
                 lead_id=lead_id,
                 **task_kwargs,
             )
@@ -141,7 +130,7 @@ async def _queue_once(
         pass
 
 
-@job_app.task(name="crm.sync", queue="effects", retry=RETRY)
+@job_app.task(name="crm.sync", queue="effects", retry=RETRY, priority=EFFECT_PRIORITY)
 async def sync_to_crm(lead_id: str, update: bool = False) -> None:
     """Create the lead in the CRM (once: the CRM's id is kept on the lead), or with
     ``update`` bring the CRM's record up to date (a returning person's new details)."""
@@ -150,7 +139,7 @@ async def sync_to_crm(lead_id: str, update: bool = False) -> None:
     if crm is None:
         return
     async with transaction(rt.sessions) as session:
-        lead = await _locked_lead(session, lead_id)
+        lead = await leads.get(session, uuid.UUID(lead_id), lock=True)
         if lead is None or (crm.name in lead.external_ids and not update):
             return
         started = time.perf_counter()
@@ -159,7 +148,7 @@ async def sync_to_crm(lead_id: str, update: bool = False) -> None:
         external_id = await crm.upsert_lead(_crm_lead(lead), idempotency_key=f"lead:{lead.id}")
         lead.external_ids = {**lead.external_ids, crm.name: external_id}
         if lead.status in (LeadStatus.ROUTED.value, LeadStatus.FAILED.value):
-            _set_status(lead, LeadStatus.SYNCED)
+            lead.set_status(LeadStatus.SYNCED)
         await leads.add_event(
             session,
             lead.id,

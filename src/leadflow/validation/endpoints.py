@@ -48,8 +48,7 @@ async def release(
     now = utcnow()
     previous = lead.quality or {}
     lead.quality = {**previous, RELEASED: "admin", "released_at": now.isoformat()}
-    lead.status = LeadStatus.RECEIVED.value
-    lead.status_changed_at = now
+    lead.set_status(LeadStatus.RECEIVED)
     reason = body.reason if body else None
     await leads.add_event(
         session,
