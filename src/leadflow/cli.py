@@ -307,5 +307,70 @@ def dlq_replay(
         raise typer.Exit(1)
 
 
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Column SRC feeds lead field FIELD (SRC=FIELD); repeatable."),
+]
+
+
+@app.command()
+def dedup(
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row.", exists=True)],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the rows with cluster_id.")],
+    maps: MapOption = None,
+    fields: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            help="Also compare COLUMN as KIND (name, text, exact, date, address, postcode, "
+            "phone, email, company); repeatable.",
+        ),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option("--id", help="Column identifying a row: cluster_id is its value."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(min=0.5, max=0.9999, help="Match probability that joins two rows.")
+    ] = 0.9,
+) -> None:
+    """Find the rows of a CSV file that are the same person; write them with a cluster_id."""
+    from rich.progress import Progress as Bar
+
+    from leadflow.dedup.batch import MappingError, cluster, plan_columns, read_rows, write_rows
+
+    headers, rows = read_rows(file)
+    if id_column is not None and id_column not in headers:
+        typer.echo(f"--id: {file} has no column {id_column!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        plan = plan_columns(headers, maps or [], fields or [])
+    except MappingError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    from leadflow.dedup.batch import records_of
+
+    records = list(records_of(plan, rows))
+    with Bar(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("Comparing candidate pairs", total=None)
+        result = cluster(
+            plan.fields, records, threshold=threshold, progress=lambda n: bar.advance(task, n)
+        )
+    ids: list[int | str] = list(result.cluster_ids)
+    if id_column is not None:
+        ids = [rows[root][id_column] for root in result.cluster_ids]
+    write_rows(out, headers, rows, ids)
+    clusters = len(set(result.cluster_ids))
+    compared = ", ".join(f"{f.name} ({f.kind.value})" for f in plan.fields)
+    typer.echo(
+        f"{len(rows)} rows -> {clusters} clusters ({len(rows) - clusters} duplicates); "
+        f"{result.pairs_compared} pairs compared, {result.pairs_matched} matched; "
+        f"compared: {compared}",
+        err=True,
+    )
+    if result.skipped_keys:
+        typer.echo(f"{result.skipped_keys} blocking keys were too common to use", err=True)
+
+
 def main() -> None:
     app()

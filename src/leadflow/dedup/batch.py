@@ -1,0 +1,282 @@
+"""``leadflow dedup``: cluster the rows of a CSV file with the lead matcher.
+
+1. Columns map onto lead fields by header (``surname`` → ``last_name`` ...) or
+   by ``--map SRC=FIELD``; ``--field COLUMN:KIND`` compares any other column.
+2. Rows sharing a blocking key become candidate pairs; a key shared by more
+   than ``max_block`` rows (a placeholder, a family name everyone has) is too
+   common to say anything and is skipped.
+3. The model learns the file: u (how often different people agree by chance)
+   from random pairs of rows, m (how often one person agrees with themself)
+   and the share of true pairs by expectation-maximisation over the candidate
+   pairs, as Splink does; the pairs are grouped by comparison vector, so this
+   costs one pass over the distinct vectors per iteration.
+4. Pairs at or above the threshold join the same cluster (connected components).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from leadflow.dedup.matching import (
+    LEAD_MATCH_FIELDS,
+    LEVELS,
+    Field,
+    Kind,
+    Model,
+    Record,
+    blocking_keys,
+    levels,
+    prepare,
+    score_vector,
+)
+
+# Headers people use for lead fields, as `_plain` headers (lower case, "_" for spaces).
+HEADER_ALIASES: dict[str, str] = {
+    "firstname": "first_name",
+    "first": "first_name",
+    "given_name": "first_name",
+    "givenname": "first_name",
+    "forename": "first_name",
+    "lastname": "last_name",
+    "last": "last_name",
+    "surname": "last_name",
+    "family_name": "last_name",
+    "e_mail": "email",
+    "email_address": "email",
+    "mail": "email",
+    "phone_number": "phone",
+    "telephone": "phone",
+    "tel": "phone",
+    "mobile": "phone",
+    "company_name": "company",
+    "organisation": "company",
+    "organization": "company",
+    "account": "company",
+    "account_name": "company",
+    "address": "street",
+    "street_address": "street",
+    "address_1": "street",
+    "address1": "street",
+    "town": "city",
+    "zip": "postcode",
+    "zipcode": "postcode",
+    "zip_code": "postcode",
+    "postal_code": "postcode",
+    "post_code": "postcode",
+    "website": "domain",
+}
+
+Progress = Callable[[int], None]
+
+
+class MappingError(ValueError):
+    """A --map or --field that names no column or no field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Which column feeds which compared field."""
+
+    fields: tuple[Field, ...]
+    columns: dict[str, str]  # field name -> source column
+
+
+def _header_key(header: str) -> str:
+    return "_".join(header.strip().lower().replace("-", "_").split())
+
+
+def plan_columns(
+    headers: Sequence[str], maps: Sequence[str] = (), extra: Sequence[str] = ()
+) -> Plan:
+    """Resolve ``--map SRC=FIELD`` and ``--field COLUMN:KIND`` against the file's headers."""
+    columns: dict[str, str] = {}
+    for header in headers:
+        key = _header_key(header)
+        target = key if key in LEAD_MATCH_FIELDS else HEADER_ALIASES.get(key)
+        if target and target not in columns:
+            columns[target] = header
+    explicit: dict[str, str] = {}
+    for item in maps:
+        source, sep, target = item.partition("=")
+        if not sep or not source or not target:
+            raise MappingError(f"--map {item!r}: expected SRC=FIELD")
+        if source not in headers:
+            raise MappingError(f"--map {item!r}: the file has no column {source!r}")
+        if target not in LEAD_MATCH_FIELDS:
+            known = ", ".join(LEAD_MATCH_FIELDS)
+            raise MappingError(f"--map {item!r}: {target!r} is not a matched field ({known})")
+        explicit[target] = source
+    # An explicit mapping takes its column away from any field it fed by header.
+    taken = set(explicit.values())
+    columns = {t: s for t, s in columns.items() if s not in taken} | explicit
+    fields = [Field(name, LEAD_MATCH_FIELDS[name]) for name in LEAD_MATCH_FIELDS if name in columns]
+    for item in extra:
+        column, sep, kind = item.rpartition(":")
+        if not sep or not column:
+            raise MappingError(f"--field {item!r}: expected COLUMN:KIND")
+        if column not in headers:
+            raise MappingError(f"--field {item!r}: the file has no column {column!r}")
+        try:
+            parsed = Kind(kind)
+        except ValueError:
+            known = ", ".join(k.value for k in Kind)
+            raise MappingError(f"--field {item!r}: {kind!r} is not a kind ({known})") from None
+        if column in columns.values():
+            columns = {t: s for t, s in columns.items() if s != column}
+            fields = [f for f in fields if f.name in columns]
+        name = f"x_{column}" if column in LEAD_MATCH_FIELDS else column
+        fields.append(Field(name, parsed))
+        columns[name] = column
+    if not fields:
+        raise MappingError(
+            "no column to compare: name lead fields with --map SRC=FIELD or add --field COLUMN:KIND"
+        )
+    return Plan(tuple(fields), columns)
+
+
+def candidate_pairs(
+    keyed: Sequence[set[str]], max_block: int = 200
+) -> tuple[set[tuple[int, int]], int]:
+    """Pairs of row indexes sharing a key; also how many keys were too common to use."""
+    blocks: defaultdict[str, list[int]] = defaultdict(list)
+    for index, keys in enumerate(keyed):
+        for key in keys:
+            blocks[key].append(index)
+    pairs: set[tuple[int, int]] = set()
+    skipped = 0
+    for members in blocks.values():
+        if len(members) > max_block:
+            skipped += 1
+            continue
+        pairs.update(combinations(members, 2))
+    return pairs, skipped
+
+
+Vector = tuple[int | None, ...]
+
+
+def estimate_u(
+    fields: Sequence[Field], records: Sequence[Record], samples: int = 200_000, seed: int = 7
+) -> dict[str, tuple[float, ...]]:
+    """u per field and level, from random pairs of rows (nearly all of them different people)."""
+    rng = random.Random(seed)  # noqa: S311 - sampling, not secrets
+    counts = {f.name: [1.0] * len(LEVELS[f.kind]) for f in fields}  # add-one smoothing
+    n = len(records)
+    if n >= 2:
+        for _ in range(samples if n * (n - 1) // 2 > samples else n * (n - 1) // 2):
+            i, j = rng.sample(range(n), 2)
+            for f, level in zip(fields, levels(fields, records[i], records[j]), strict=True):
+                if level is not None:
+                    counts[f.name][level] += 1
+    return {name: tuple(c / sum(row) for c in row) for name, row in counts.items()}
+
+
+def estimate_m(model: Model, vectors: Counter[Vector], iterations: int = 25) -> Model:
+    """m per field and level and the prior, by expectation-maximisation over candidate pairs."""
+    current = model
+    for _ in range(iterations):
+        m_counts = {f.name: [0.5] * len(LEVELS[f.kind]) for f in current.fields}
+        matched = 0.0
+        total = 0
+        for vector, count in vectors.items():
+            p = score_vector(current, vector).probability
+            matched += p * count
+            total += count
+            for f, level in zip(current.fields, vector, strict=True):
+                if level is not None:
+                    m_counts[f.name][level] += p * count
+        if not total:
+            return current
+        prior = min(max(matched / total, 1e-6), 1 - 1e-6)
+        m = {name: tuple(c / sum(row) for c in row) for name, row in m_counts.items()}
+        current = Model(current.fields, m, current.u, prior)
+    return current
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    cluster_ids: list[int]  # per input row
+    pairs_compared: int
+    pairs_matched: int
+    skipped_keys: int
+    model: Model
+
+
+def _root(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def cluster(
+    fields: Sequence[Field],
+    records: Sequence[Record],
+    *,
+    threshold: float = 0.9,
+    max_block: int = 200,
+    progress: Progress | None = None,
+) -> Result:
+    """Cluster ids (the smallest row index of each cluster) for ``records``."""
+    keyed = [blocking_keys(fields, r) for r in records]
+    pairs, skipped = candidate_pairs(keyed, max_block)
+    compared: list[tuple[int, int, Vector]] = []
+    vectors: Counter[Vector] = Counter()
+    for n, (i, j) in enumerate(sorted(pairs)):
+        vector = levels(fields, records[i], records[j])
+        compared.append((i, j, vector))
+        vectors[vector] += 1
+        if progress and n % 1000 == 999:
+            progress(1000)
+    if progress:
+        progress(len(pairs) % 1000)
+    model = Model(tuple(fields), Model.default(fields).m, estimate_u(fields, records), 0.5)
+    trained = estimate_m(model, vectors)
+    # EM's prior is the share of matches among candidates; a pair is judged
+    # against the odds that two rows taken at random are one person.
+    all_pairs = max(len(records) * (len(records) - 1) // 2, 1)
+    prior = min(max(trained.prior * len(compared) / all_pairs, 1e-9), 0.5)
+    model = Model(trained.fields, trained.m, trained.u, prior)
+    verdicts = {v: score_vector(model, v).probability >= threshold for v in vectors}
+    parent = list(range(len(records)))
+    matched = 0
+    for i, j, vector in compared:
+        if verdicts[vector]:
+            matched += 1
+            a, b = _root(parent, i), _root(parent, j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    ids = [_root(parent, i) for i in range(len(records))]
+    return Result(ids, len(compared), matched, skipped, model)
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        rows = [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
+        return list(reader.fieldnames or []), rows
+
+
+def records_of(plan: Plan, rows: Iterable[dict[str, str]]) -> Iterator[dict[str, str]]:
+    for row in rows:
+        yield prepare(plan.fields, {name: row.get(col) for name, col in plan.columns.items()})
+
+
+def write_rows(
+    path: Path,
+    headers: Sequence[str],
+    rows: Sequence[dict[str, str]],
+    cluster_ids: Sequence[int | str],
+) -> None:
+    column = "cluster_id" if "cluster_id" not in headers else "leadflow_cluster_id"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, [*headers, column])
+        writer.writeheader()
+        for row, cluster_id in zip(rows, cluster_ids, strict=True):
+            writer.writerow({**row, column: cluster_id})
