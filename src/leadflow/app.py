@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from leadflow import __version__, db, runtime
 from leadflow.config import Config, load_config
+from leadflow.dedup.endpoints import router as dedup_router
 from leadflow.errors import install_error_handlers
 from leadflow.health import router as health_router
 from leadflow.intake.endpoints import router as intake_router
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(intake_router)
     app.include_router(leads_router)
+    app.include_router(dedup_router)
     app.include_router(pipeline_router)
     app.include_router(validation_router)
     static_dir = resources.files("leadflow") / "static"

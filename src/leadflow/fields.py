@@ -37,6 +37,9 @@ _FIELDS = [
     LeadField("title", label="Job title"),
     LeadField("country", Kind.TEXT, 64, "Country"),
     LeadField("website", Kind.URL, 2048, "Website"),
+    LeadField("street", label="Street address"),
+    LeadField("city", label="City"),
+    LeadField("postcode", max_length=32, label="Postcode"),
     # context
     LeadField("product_interest", label="Product of interest"),
     LeadField("budget_range", label="Budget"),

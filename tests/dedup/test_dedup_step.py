@@ -60,7 +60,8 @@ async def test_a_returning_person_updates_their_lead(
     assert [c["purpose"] for c in survivor["consent"]] == ["marketing_email"]
     event = next(e for e in survivor["timeline"] if e["type"] == "lead.duplicate_merged")
     assert event["detail"]["duplicate"] == second
-    assert event["detail"]["matched_on"] == ["email"]
+    assert event["detail"]["rule"] == "same_email"
+    assert "email" in event["detail"]["matched_keys"]
     step = next(e for e in merged["timeline"] if e["type"] == "lead.dedup")
     assert (step["detail"]["decision"], step["detail"]["survivor"]) == ("same", first)
     # the duplicate is no second contact in the CRM; the survivor's record is updated
@@ -100,11 +101,14 @@ async def test_the_same_phone_is_the_same_person_and_strangers_stay_apart(
     assert merged["duplicate_of"] == first
     assert (await get(client, auth, other))["duplicate_of"] is None
     step = next(e for e in merged["timeline"] if e["type"] == "lead.dedup")
-    assert step["detail"]["matched_on"] == ["phone"]
+    assert step["detail"]["rule"] == "same_phone"
     apart = await get(client, auth, colleague)
     assert apart["duplicate_of"] is None
     step = next(e for e in apart["timeline"] if e["type"] == "lead.dedup")
-    assert step["detail"]["not_merged"]["reason"] == "different email addresses"
+    assert step["detail"]["decision"] == "possible"  # linked for a person, never merged
+    assert [(p["lead"], p["rule"]) for p in step["detail"]["possible"]] == [
+        (first, "different_emails")
+    ]
 
 
 async def test_two_tabs_at_the_same_moment_end_as_one_lead(

@@ -293,16 +293,37 @@ class Validation(Strict):
     spam: Spam = Spam()
 
 
-SurvivorshipRule = Literal["most_recent", "first", "longest"]
+SurvivorshipRule = Literal["most_recent", "first", "longest", "verified"]
 
 
 class Dedup(Strict):
+    same_at: float = Field(
+        default=0.95,
+        gt=0,
+        lt=1,
+        description="Match probability at or above which a new lead is merged automatically.",
+    )
+    possible_at: float = Field(
+        default=0.6,
+        gt=0,
+        lt=1,
+        description="Match probability at or above which a pair is linked for a person to review.",
+    )
     default_rule: SurvivorshipRule = Field(
         default="most_recent", description="How a field's value is chosen when leads merge."
     )
     survivorship: dict[str, SurvivorshipRule] = Field(
-        default_factory=dict, description="Per lead field: most_recent, first or longest."
+        default_factory=dict,
+        description="Per lead field: most_recent, first, longest or verified.",
     )
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Dedup:
+        if self.possible_at >= self.same_at:
+            raise ValueError(
+                f"possible_at ({self.possible_at}) must be below same_at ({self.same_at})"
+            )
+        return self
 
     @field_validator("survivorship")
     @classmethod

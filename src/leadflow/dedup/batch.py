@@ -69,7 +69,6 @@ HEADER_ALIASES: dict[str, str] = {
     "zip_code": "postcode",
     "postal_code": "postcode",
     "post_code": "postcode",
-    "website": "domain",
 }
 
 Progress = Callable[[int], None]

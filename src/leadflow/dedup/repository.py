@@ -3,52 +3,207 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadflow.db import advisory_lock
-from leadflow.models import Lead, LeadStatus, Submission
+from leadflow.db import lock_id
+from leadflow.models import Lead, LeadMatch, LeadMatchKey, LeadStatus, MatchStatus, Submission
+from leadflow.models.base import utcnow
+
+# How many leads sharing keys with a new one are scored, best first.
+CANDIDATES = 20
+
+_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(id) FROM (SELECT unnest(:ids) AS id ORDER BY 1) AS ordered"
+).bindparams(bindparam("ids", type_=ARRAY(BIGINT)))
 
 
 async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
     """Serialise every transaction that looks for the same person until this one ends.
 
     Two submissions of one person processed at once by two workers: the second
-    waits here, then sees the first one committed. Sorted, so no deadlock.
+    waits here, then sees the first one committed. In one statement, sorted,
+    so two transactions take shared keys in the same order.
     """
-    for key in sorted(set(keys)):
-        await advisory_lock(session, f"dedup:{key}")
+    ids = sorted({lock_id(f"dedup:{key}") for key in keys})
+    if ids:
+        await session.execute(_LOCKS, {"ids": ids})
 
 
-async def existing_match(
-    session: AsyncSession, lead_id: uuid.UUID, email_key: str | None, phone_key: str | None
-) -> Lead | None:
-    """The earliest live lead sharing the email key or the phone number."""
-    conditions = []
-    if email_key:
-        conditions.append(Lead.email_key == email_key)
-    if phone_key:
-        conditions.append(Lead.phone_key == phone_key)
-    if not conditions:
-        return None
-    query = (
-        select(Lead)
-        .where(
-            or_(*conditions),
-            Lead.id != lead_id,
-            Lead.duplicate_of.is_(None),
-            Lead.status != LeadStatus.MERGED.value,
+async def store_keys(session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str]) -> None:
+    """Replace the lead's blocking keys (a lead processed again may have new values)."""
+    await session.execute(delete(LeadMatchKey).where(LeadMatchKey.lead_id == lead_id))
+    if keys:
+        await session.execute(
+            insert(LeadMatchKey).on_conflict_do_nothing(),
+            [{"key": key, "lead_id": lead_id} for key in sorted(keys)],
         )
-        .order_by(Lead.created_at, Lead.id)
-        .limit(1)
-        .with_for_update()
+
+
+async def _decided_apart(session: AsyncSession, lead_id: uuid.UUID) -> set[uuid.UUID]:
+    """Leads a person said are not this lead's duplicates."""
+    apart = (MatchStatus.NOT_DUPLICATE.value, MatchStatus.UNMERGED.value)
+    rows = await session.execute(
+        select(LeadMatch.lead_id, LeadMatch.match_id).where(
+            or_(LeadMatch.lead_id == lead_id, LeadMatch.match_id == lead_id),
+            LeadMatch.status.in_(apart),
+        )
     )
+    return {other for pair in rows for other in pair if other != lead_id}
+
+
+async def candidates(
+    session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str], limit: int = CANDIDATES
+) -> list[Lead]:
+    """Live leads sharing blocking keys with this one, those sharing the most first.
+
+    A key of a merged lead leads to its survivor. Leads a person kept apart
+    from this one are left out.
+    """
+    if not keys:
+        return []
+    shared = func.count().label("shared")
+    query = (
+        select(LeadMatchKey.lead_id, shared)
+        .where(LeadMatchKey.key.in_(list(keys)), LeadMatchKey.lead_id != lead_id)
+        .group_by(LeadMatchKey.lead_id)
+        .order_by(shared.desc(), LeadMatchKey.lead_id)
+        .limit(limit)
+    )
+    ids = [row.lead_id for row in await session.execute(query)]
+    if not ids:
+        return []
+    apart = await _decided_apart(session, lead_id)
+    found: dict[uuid.UUID, Lead] = {}
+    pending = ids
+    for _ in range(5):  # survivors of survivors: a short chain at most
+        rows = await session.scalars(select(Lead).where(Lead.id.in_(pending)))
+        by_id = {lead.id: lead for lead in rows}
+        pending = []
+        for candidate_id in list(by_id):
+            lead = by_id[candidate_id]
+            if lead.duplicate_of is not None:
+                pending.append(lead.duplicate_of)
+            elif lead.status != LeadStatus.MERGED.value:
+                found.setdefault(lead.id, lead)
+        if not pending:
+            break
+    return [lead for lead in found.values() if lead.id != lead_id and lead.id not in apart]
+
+
+async def lock_lead(session: AsyncSession, lead_id: uuid.UUID) -> Lead | None:
+    query = select(Lead).where(Lead.id == lead_id).with_for_update()
     return (await session.scalars(query)).first()
 
 
-async def move_submissions(session: AsyncSession, from_lead: uuid.UUID, to_lead: uuid.UUID) -> None:
-    await session.execute(
-        update(Submission).where(Submission.lead_id == from_lead).values(lead_id=to_lead)
+async def move_submissions(
+    session: AsyncSession,
+    from_lead: uuid.UUID,
+    to_lead: uuid.UUID,
+    only: Sequence[uuid.UUID] | None = None,
+) -> list[uuid.UUID]:
+    """Attach submissions to another lead; the ids moved."""
+    query = update(Submission).where(Submission.lead_id == from_lead)
+    if only is not None:
+        query = query.where(Submission.id.in_(only))
+    moved = await session.scalars(query.values(lead_id=to_lead).returning(Submission.id))
+    return list(moved)
+
+
+async def save_match(
+    session: AsyncSession,
+    lead_id: uuid.UUID,
+    match_id: uuid.UUID,
+    status: MatchStatus,
+    *,
+    probability: float | None = None,
+    reason: dict[str, Any] | None = None,
+    merge: dict[str, Any] | None = None,
+    decided_by: str | None = None,
+) -> None:
+    """Record what became of a pair, whichever way round it was first linked."""
+    existing = (
+        await session.scalars(
+            select(LeadMatch).where(
+                or_(
+                    (LeadMatch.lead_id == lead_id) & (LeadMatch.match_id == match_id),
+                    (LeadMatch.lead_id == match_id) & (LeadMatch.match_id == lead_id),
+                )
+            )
+        )
+    ).first()
+    decided_at: datetime | None = utcnow() if decided_by else None
+    if existing is None:
+        session.add(
+            LeadMatch(
+                lead_id=lead_id,
+                match_id=match_id,
+                status=status.value,
+                probability=probability,
+                reason=reason or {},
+                merge=merge,
+                decided_by=decided_by,
+                decided_at=decided_at,
+            )
+        )
+        return
+    existing.lead_id, existing.match_id = lead_id, match_id
+    existing.status = status.value
+    if probability is not None:
+        existing.probability = probability
+    if reason is not None:
+        existing.reason = reason
+    existing.merge = merge
+    existing.decided_by = decided_by
+    existing.decided_at = decided_at
+
+
+async def matches_of(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[LeadMatch]:
+    query = (
+        select(LeadMatch)
+        .where(or_(LeadMatch.lead_id == lead_id, LeadMatch.match_id == lead_id))
+        .order_by(LeadMatch.created_at, LeadMatch.id)
     )
+    return (await session.scalars(query)).all()
+
+
+async def merge_record(session: AsyncSession, duplicate_id: uuid.UUID) -> LeadMatch | None:
+    """The merge that took this lead into its survivor."""
+    query = select(LeadMatch).where(
+        LeadMatch.lead_id == duplicate_id, LeadMatch.status == MatchStatus.MERGED.value
+    )
+    return (await session.scalars(query.with_for_update())).first()
+
+
+async def possible_pairs(
+    session: AsyncSession, limit: int, before_id: int | None = None
+) -> Sequence[LeadMatch]:
+    """Pairs waiting for a person, newest first."""
+    query = select(LeadMatch).where(LeadMatch.status == MatchStatus.POSSIBLE.value)
+    if before_id is not None:
+        query = query.where(LeadMatch.id < before_id)
+    return (await session.scalars(query.order_by(LeadMatch.id.desc()).limit(limit))).all()
+
+
+async def duplicate_counts(session: AsyncSession, since: datetime | None) -> dict[str, Any]:
+    """Leads received, and merges by rule, since a time (all time when None)."""
+    leads_query = select(func.count()).select_from(Lead).where(Lead.status != "imported")
+    merges = (
+        select(LeadMatch.reason["rule"].astext.label("rule"), func.count().label("n"))
+        .where(LeadMatch.status == MatchStatus.MERGED.value)
+        .group_by("rule")
+    )
+    possible = select(func.count()).where(LeadMatch.status == MatchStatus.POSSIBLE.value)
+    if since is not None:
+        leads_query = leads_query.where(Lead.created_at >= since)
+        merges = merges.where(LeadMatch.created_at >= since)
+        possible = possible.where(LeadMatch.created_at >= since)
+    total = (await session.execute(leads_query)).scalar_one()
+    by_rule = {row.rule or "unknown": row.n for row in await session.execute(merges)}
+    open_pairs = (await session.execute(possible)).scalar_one()
+    return {"leads": total, "merged": by_rule, "possible": open_pairs}

@@ -1,70 +1,325 @@
-"""The ``lead.dedup`` stage: a returning person updates their lead instead of making a new one."""
+"""The ``lead.dedup`` stage and the decisions a person takes on pairs.
+
+A new lead is compared with the live leads that share a blocking key with it
+(see leadflow.dedup.matching) and one decision is taken:
+
+- ``same``: merged into the existing lead, which keeps its id and owner;
+- ``possible``: kept apart, linked to it for a person to decide
+  (``POST /v1/leads/{id}/merge`` or ``/not-duplicate``);
+- ``new``: nobody like it yet.
+
+Two rules come before the score, because a person expects them: the same
+email address is the same person, and so is the same phone number unless the
+two leads give different email addresses (a shared switchboard). And two
+different email addresses are never merged without a person: at best they
+are a ``possible`` pair.
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
 from leadflow.dedup import repository
+from leadflow.dedup.matching import (
+    LEAD_MATCH_FIELDS,
+    Field,
+    Match,
+    Model,
+    blocking_keys,
+    levels,
+    matched_keys,
+    prepare,
+    score_vector,
+)
 from leadflow.dedup.survivorship import MERGED_FIELDS, merge_fields
+from leadflow.errors import Conflict, NotFound, ValidationFailed
 from leadflow.leads import repository as leads
-from leadflow.models import Lead, LeadStatus
+from leadflow.models import Lead, LeadStatus, MatchStatus
+from leadflow.models.base import utcnow
 from leadflow.pipeline.results import StageResult
 
+FIELDS: tuple[Field, ...] = tuple(Field(name, kind) for name, kind in LEAD_MATCH_FIELDS.items())
+# Two leads taken at random from a database of a million are one person about
+# once in a million: the evidence must overcome these odds.
+MODEL = Model.default(FIELDS, prior=1e-6)
+_EMAIL = [f.name for f in FIELDS].index("email")
 
-def _fields(lead: Lead) -> dict[str, Any]:
-    return {name: getattr(lead, name) for name in MERGED_FIELDS}
+
+def match_values(lead: Lead) -> dict[str, str]:
+    """The lead as the matcher reads it: canonical email and phone from the validation step."""
+    quality = lead.quality or {}
+    values: dict[str, Any] = {name: getattr(lead, name, None) for name in LEAD_MATCH_FIELDS}
+    values["email"] = quality.get("email_key") or lead.email
+    values["phone"] = quality.get("phone_e164") or lead.phone
+    values["domain"] = quality.get("company_domain")
+    return prepare(FIELDS, values)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: str  # same, possible, new
+    lead: Lead
+    match: Match
+    rule: str  # why: same_email, same_phone, fuzzy
+    keys: list[str]
+
+    def reason(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "matched_keys": self.keys,
+            "summary": self.match.summary(),
+            **self.match.reason(),
+        }
+
+
+def judge(lead: Lead, candidate: Lead, config: Config) -> Verdict:
+    """The decision about one pair, with its reason."""
+    mine, theirs = match_values(lead), match_values(candidate)
+    vector = levels(FIELDS, mine, theirs)
+    match = score_vector(MODEL, vector)
+    keys = matched_keys(blocking_keys(FIELDS, mine), blocking_keys(FIELDS, theirs))
+    different_emails = vector[_EMAIL] == 0
+    if mine["email"] and mine["email"] == theirs["email"]:
+        return Verdict("same", candidate, match, "same_email", keys)
+    if mine["phone"] and mine["phone"] == theirs["phone"] and not different_emails:
+        return Verdict("same", candidate, match, "same_phone", keys)
+    if match.probability >= config.dedup.same_at and not different_emails:
+        return Verdict("same", candidate, match, "fuzzy", keys)
+    if match.probability >= config.dedup.possible_at:
+        rule = "different_emails" if different_emails else "fuzzy"
+        return Verdict("possible", candidate, match, rule, keys)
+    return Verdict("new", candidate, match, "fuzzy", keys)
+
+
+def _verified(lead: Lead) -> frozenset[str]:
+    quality = lead.quality or {}
+    fields = set()
+    if quality.get("email_valid") and quality.get("email_deliverability") != "undeliverable":
+        fields.add("email")
+    if quality.get("phone_valid"):
+        fields.add("phone")
+    return frozenset(fields)
+
+
+async def merge(
+    session: AsyncSession,
+    survivor: Lead,
+    duplicate: Lead,
+    config: Config,
+    *,
+    reason: dict[str, Any],
+    probability: float | None,
+    decided_by: str | None = None,
+) -> dict[str, Any]:
+    """Merge ``duplicate`` into ``survivor``: fields by survivorship, submissions, attribution.
+
+    What undoing it needs is kept on the pair's record. Consent records stay
+    where they are and are read through ``duplicate_of``, so the ledger keeps
+    every entry.
+    """
+    fields = {name: getattr(survivor, name) for name in MERGED_FIELDS}
+    changes = merge_fields(
+        fields,
+        {name: getattr(duplicate, name) for name in MERGED_FIELDS},
+        config.dedup.survivorship,
+        config.dedup.default_rule,
+        verified=(_verified(survivor), _verified(duplicate)),
+    )
+    before = {
+        "fields": {name: fields[name] for name in changes},
+        "keys": {"email_key": survivor.email_key, "phone_key": survivor.phone_key},
+        "last_touch": survivor.last_touch,
+        "first_touch": survivor.first_touch,
+        "status": duplicate.status,
+    }
+    for name, value in changes.items():
+        setattr(survivor, name, value)
+    if "email" in changes:
+        survivor.email_key = duplicate.email_key
+    if "phone" in changes:
+        survivor.phone_key = duplicate.phone_key
+    survivor.first_touch = survivor.first_touch or duplicate.first_touch
+    survivor.last_touch = duplicate.last_touch or survivor.last_touch
+    moved = await repository.move_submissions(session, duplicate.id, survivor.id)
+    duplicate.duplicate_of = survivor.id
+    if duplicate.status != LeadStatus.MERGED.value and decided_by is not None:
+        duplicate.set_status(LeadStatus.MERGED)
+    record = {**before, "submissions": [str(s) for s in moved], "changed": sorted(changes)}
+    await repository.save_match(
+        session,
+        duplicate.id,
+        survivor.id,
+        MatchStatus.MERGED,
+        probability=probability,
+        reason=reason,
+        merge=record,
+        decided_by=decided_by,
+    )
+    detail = {"duplicate": str(duplicate.id), "changed_fields": sorted(changes), **reason}
+    if decided_by:
+        detail["by"] = decided_by
+    await leads.add_event(session, survivor.id, "lead.duplicate_merged", detail)
+    return {"changed_fields": sorted(changes)}
 
 
 async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
     quality = lead.quality or {}
     lead.email_key = quality.get("email_key")
     lead.phone_key = quality.get("phone_e164")
-    keys = {"email": lead.email_key, "phone": lead.phone_key}
-    await repository.lock_keys(session, [f"{kind}:{key}" for kind, key in keys.items() if key])
-    survivor = await repository.existing_match(session, lead.id, lead.email_key, lead.phone_key)
-    if survivor is None:
-        return StageResult({"outcome": "new", "decision": "new"})
-
-    matched_on = [
-        kind
-        for kind, key in keys.items()
-        if key and key == (survivor.email_key if kind == "email" else survivor.phone_key)
-    ]
-    if matched_on == ["phone"] and lead.email_key and survivor.email_key:
-        # One number, two different addresses: a shared switchboard, not one person.
+    values = match_values(lead)
+    keys = blocking_keys(FIELDS, values)
+    await repository.lock_keys(session, keys)
+    await repository.store_keys(session, lead.id, keys)
+    verdicts = [judge(lead, c, config) for c in await repository.candidates(session, lead.id, keys)]
+    order = {"same": 2, "possible": 1, "new": 0}
+    verdicts.sort(key=lambda v: (order[v.decision], v.match.weight), reverse=True)
+    best = verdicts[0] if verdicts else None
+    if best is None or best.decision == "new":
+        detail: dict[str, Any] = {"outcome": "new", "decision": "new", "candidates": len(verdicts)}
+        if best is not None:
+            detail["closest"] = {"lead": str(best.lead.id), **best.reason()}
+        return StageResult(detail)
+    if best.decision == "possible":
+        linked = [v for v in verdicts if v.decision == "possible"][:3]
+        for verdict in linked:
+            await repository.save_match(
+                session,
+                lead.id,
+                verdict.lead.id,
+                MatchStatus.POSSIBLE,
+                probability=verdict.match.probability,
+                reason=verdict.reason(),
+            )
+            await leads.add_event(
+                session,
+                verdict.lead.id,
+                "lead.possible_duplicate",
+                {"lead": str(lead.id), **verdict.reason()},
+            )
         detail = {
             "outcome": "new",
-            "decision": "new",
-            "not_merged": {
-                "lead": str(survivor.id),
-                "matched_on": ["phone"],
-                "reason": "different email addresses",
-            },
+            "decision": "possible",
+            "possible": [{"lead": str(v.lead.id), **v.reason()} for v in linked],
         }
         return StageResult(detail)
-    changes = merge_fields(
-        _fields(survivor), _fields(lead), config.dedup.survivorship, config.dedup.default_rule
+    survivor = await repository.lock_lead(session, best.lead.id)
+    assert survivor is not None  # found under the dedup locks, and leads are never deleted
+    reason = best.reason()
+    result = await merge(
+        session, survivor, lead, config, reason=reason, probability=best.match.probability
     )
-    for name, value in changes.items():
-        setattr(survivor, name, value)
-    if "email" in changes:
-        survivor.email_key = lead.email_key
-    if "phone" in changes:
-        survivor.phone_key = lead.phone_key
-    survivor.first_touch = survivor.first_touch or lead.first_touch
-    survivor.last_touch = lead.last_touch or survivor.last_touch
-    await repository.move_submissions(session, lead.id, survivor.id)
-    lead.duplicate_of = survivor.id
-    reason = {
-        "matched_on": matched_on,
-        "similarity": {kind: 1.0 for kind in matched_on},
-        "changed_fields": sorted(changes),
-    }
+    detail = {"outcome": "merged", "decision": "same", "survivor": str(survivor.id)}
+    return StageResult(
+        {**detail, **reason, **result}, halt=LeadStatus.MERGED, refresh=(survivor.id,)
+    )
+
+
+async def _live(session: AsyncSession, lead_id: uuid.UUID) -> Lead:
+    lead = await repository.lock_lead(session, lead_id)
+    if lead is None:
+        raise NotFound(f"There is no lead {lead_id}.")
+    if lead.duplicate_of is not None or lead.status == LeadStatus.MERGED.value:
+        raise Conflict(f"Lead {lead_id} was merged into {lead.duplicate_of}.")
+    return lead
+
+
+async def merge_by_person(
+    session: AsyncSession, config: Config, duplicate_id: uuid.UUID, survivor_id: uuid.UUID, by: str
+) -> tuple[Lead, dict[str, Any]]:
+    """A person merges one lead into another; returns the survivor and what changed."""
+    if duplicate_id == survivor_id:
+        raise ValidationFailed(
+            "A lead cannot be merged into itself.",
+            errors=[{"field": "into", "reason": "the same lead as in the path"}],
+        )
+    first, second = sorted((duplicate_id, survivor_id))  # lock in one order
+    locked = {first: await _live(session, first), second: await _live(session, second)}
+    survivor, duplicate = locked[survivor_id], locked[duplicate_id]
+    verdict = judge(duplicate, survivor, config)
+    reason = {**verdict.reason(), "rule": "person"}
+    result = await merge(
+        session, survivor, duplicate, config, reason=reason, probability=None, decided_by=by
+    )
     await leads.add_event(
-        session, survivor.id, "lead.duplicate_merged", {"duplicate": str(lead.id), **reason}
+        session, duplicate.id, "lead.merged", {"into": str(survivor.id), "by": by, **result}
     )
-    detail = {"outcome": "merged", "decision": "same", "survivor": str(survivor.id), **reason}
-    return StageResult(detail, halt=LeadStatus.MERGED, refresh=(survivor.id,))
+    return survivor, result
+
+
+async def keep_apart(
+    session: AsyncSession, lead_id: uuid.UUID, other_id: uuid.UUID, by: str
+) -> None:
+    """A person says two leads are different people: they are never merged or linked again."""
+    if lead_id == other_id:
+        raise ValidationFailed(
+            "A lead is always a duplicate of itself.",
+            errors=[{"field": "of", "reason": "the same lead as in the path"}],
+        )
+    for one in (lead_id, other_id):
+        if await leads.get(session, one) is None:
+            raise NotFound(f"There is no lead {one}.")
+    await repository.save_match(
+        session, lead_id, other_id, MatchStatus.NOT_DUPLICATE, decided_by=by
+    )
+    for one, two in ((lead_id, other_id), (other_id, lead_id)):
+        await leads.add_event(session, one, "lead.not_duplicate", {"of": str(two), "by": by})
+
+
+async def unmerge(
+    session: AsyncSession, duplicate_id: uuid.UUID, by: str
+) -> tuple[Lead, uuid.UUID]:
+    """Undo a merge: the lead comes back with its own values and submissions.
+
+    The survivor's fields that the merge changed go back to their old values
+    unless they were changed again since. The pair is remembered as kept apart.
+    """
+    duplicate = await repository.lock_lead(session, duplicate_id)
+    if duplicate is None:
+        raise NotFound(f"There is no lead {duplicate_id}.")
+    record = await repository.merge_record(session, duplicate_id)
+    if duplicate.duplicate_of is None or record is None or record.merge is None:
+        raise Conflict(f"Lead {duplicate_id} is not merged into another lead.")
+    survivor = await repository.lock_lead(session, record.match_id)
+    assert survivor is not None
+    undo = record.merge
+    merged_values = {name: getattr(duplicate, name) for name in undo["fields"]}
+    restored = []
+    for name, old in undo["fields"].items():
+        if getattr(survivor, name) == merged_values[name]:
+            setattr(survivor, name, old)
+            restored.append(name)
+    if "email" in restored:
+        survivor.email_key = undo["keys"]["email_key"]
+    if "phone" in restored:
+        survivor.phone_key = undo["keys"]["phone_key"]
+    if survivor.last_touch == duplicate.last_touch:
+        survivor.last_touch = undo["last_touch"]
+    survivor.first_touch = undo["first_touch"]
+    submissions = [uuid.UUID(s) for s in undo["submissions"]]
+    await repository.move_submissions(session, survivor.id, duplicate.id, only=submissions)
+    duplicate.duplicate_of = None
+    status = undo["status"]
+    duplicate.set_status(
+        LeadStatus.DEDUPLICATED if status == LeadStatus.MERGED.value else LeadStatus(status)
+    )
+    await repository.save_match(
+        session, duplicate.id, survivor.id, MatchStatus.UNMERGED, decided_by=by
+    )
+    await leads.add_event(
+        session,
+        survivor.id,
+        "lead.merge_undone",
+        {"lead": str(duplicate.id), "by": by, "restored_fields": restored},
+    )
+    await leads.add_event(
+        session,
+        duplicate.id,
+        "lead.unmerged",
+        {"from": str(survivor.id), "by": by, "at": utcnow().isoformat()},
+    )
+    return duplicate, survivor.id

@@ -5,7 +5,10 @@ Rules, per field (``dedup.survivorship`` in the config):
 - ``most_recent``: the newer non-empty value wins (the default for identity and
   context: people update their title, phone and message);
 - ``first``: the first non-empty value stays (attribution of the first touch);
-- ``longest``: the longer value wins (a fuller company name, a longer message).
+- ``longest``: the longer value wins (a fuller company name, a longer message);
+- ``verified``: a verified value (a deliverable email, a valid phone number)
+  beats one that is not; between equals, the newer wins (the default for
+  email and phone).
 
 Whatever the rule, an empty value never overwrites a non-empty one, so a merge
 never loses information.
@@ -16,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-Rule = Literal["most_recent", "first", "longest"]
+Rule = Literal["most_recent", "first", "longest", "verified"]
 
 MERGED_FIELDS: tuple[str, ...] = (
     "email",
@@ -27,6 +30,9 @@ MERGED_FIELDS: tuple[str, ...] = (
     "title",
     "country",
     "website",
+    "street",
+    "city",
+    "postcode",
     "product_interest",
     "budget_range",
     "deadline",
@@ -42,14 +48,21 @@ MERGED_FIELDS: tuple[str, ...] = (
     "fbclid",
 )
 
-DEFAULT_RULES: dict[str, Rule] = {"message": "longest"}
+DEFAULT_RULES: dict[str, Rule] = {"message": "longest", "email": "verified", "phone": "verified"}
 
 
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def choose(rule: Rule, kept: Any, incoming: Any) -> Any:
+def choose(
+    rule: Rule,
+    kept: Any,
+    incoming: Any,
+    *,
+    kept_verified: bool = False,
+    incoming_verified: bool = False,
+) -> Any:
     """The value a field keeps: ``kept`` is the survivor's, ``incoming`` the duplicate's."""
     if _empty(incoming):
         return kept
@@ -59,6 +72,8 @@ def choose(rule: Rule, kept: Any, incoming: Any) -> Any:
         return kept
     if rule == "longest":
         return incoming if len(str(incoming)) > len(str(kept)) else kept
+    if rule == "verified" and kept_verified and not incoming_verified:
+        return kept
     return incoming
 
 
@@ -67,12 +82,24 @@ def merge_fields(
     duplicate: Mapping[str, Any],
     rules: Mapping[str, Rule] | None = None,
     default: Rule = "most_recent",
+    *,
+    verified: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset()),
 ) -> dict[str, Any]:
-    """The survivor's new field values; only fields that change are returned."""
+    """The survivor's new field values; only fields that change are returned.
+
+    ``verified`` names the fields whose value was verified, on the survivor and
+    on the duplicate.
+    """
     table = {**DEFAULT_RULES, **(rules or {})}
     changes = {}
     for name in MERGED_FIELDS:
-        value = choose(table.get(name, default), survivor.get(name), duplicate.get(name))
+        value = choose(
+            table.get(name, default),
+            survivor.get(name),
+            duplicate.get(name),
+            kept_verified=name in verified[0],
+            incoming_verified=name in verified[1],
+        )
         if value != survivor.get(name):
             changes[name] = value
     return changes

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventOut(BaseModel):
@@ -65,8 +65,27 @@ class LeadSummary(BaseModel):
     created_at: datetime
 
 
+class DuplicateOut(BaseModel):
+    """Another lead the matcher linked to this one, and what became of the pair."""
+
+    lead_id: uuid.UUID
+    status: str = Field(description="possible, merged, not_duplicate or unmerged.")
+    direction: str = Field(
+        description="For a merge: into_this (lead_id merged into this lead) or this_into; "
+        "else peer."
+    )
+    probability: float | None
+    summary: str
+    decided_by: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
 class LeadOut(LeadSummary):
     website: str | None
+    street: str | None
+    city: str | None
+    postcode: str | None
     product_interest: str | None
     budget_range: str | None
     deadline: str | None
@@ -80,6 +99,7 @@ class LeadOut(LeadSummary):
     ruleset_version: str | None
     routing_reason: dict[str, Any] | None
     duplicate_of: uuid.UUID | None
+    duplicates: list[DuplicateOut]
     sla_state: dict[str, Any] | None
     source: SourceOut
     consent: list[ConsentOut]

@@ -9,16 +9,19 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadflow.dedup import repository as dedup
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.leads import repository
 from leadflow.leads.schemas import (
     ConsentOut,
+    DuplicateOut,
     EventOut,
     LeadOut,
     LeadPage,
     LeadSummary,
     SourceOut,
 )
+from leadflow.models import LeadMatch, MatchStatus
 
 
 def encode_cursor(created_at: datetime, lead_id: uuid.UUID) -> str:
@@ -38,6 +41,23 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from exc
 
 
+def _duplicate(lead_id: uuid.UUID, pair: LeadMatch) -> DuplicateOut:
+    mine = pair.lead_id == lead_id
+    direction = "peer"
+    if pair.status == MatchStatus.MERGED.value:
+        direction = "this_into" if mine else "into_this"
+    return DuplicateOut(
+        lead_id=pair.match_id if mine else pair.lead_id,
+        status=pair.status,
+        direction=direction,
+        probability=pair.probability,
+        summary=str(pair.reason.get("summary", "")),
+        decided_by=pair.decided_by,
+        created_at=pair.created_at,
+        decided_at=pair.decided_at,
+    )
+
+
 async def get_lead(session: AsyncSession, lead_id: uuid.UUID) -> LeadOut:
     lead = await repository.get(session, lead_id)
     if lead is None:
@@ -46,7 +66,9 @@ async def get_lead(session: AsyncSession, lead_id: uuid.UUID) -> LeadOut:
     consents = await repository.consents(session, lead_id)
     events = await repository.events(session, lead_id)
     submissions = await repository.submissions(session, lead_id)
+    pairs = await dedup.matches_of(session, lead_id)
     data |= {
+        "duplicates": [_duplicate(lead_id, p) for p in pairs],
         "source": SourceOut.model_validate(lead),
         "consent": [ConsentOut.model_validate(c) for c in consents],
         "timeline": [EventOut.model_validate(e) for e in events],

@@ -5,14 +5,19 @@ from leadflow.models.consent import ConsentRecord
 from leadflow.models.event import LeadEvent
 from leadflow.models.job_attempt import JobAttempt
 from leadflow.models.lead import Lead, LeadStatus
+from leadflow.models.match import Account, LeadMatch, LeadMatchKey, MatchStatus
 from leadflow.models.submission import Submission
 
 __all__ = [
+    "Account",
     "Base",
     "ConsentRecord",
     "JobAttempt",
     "Lead",
     "LeadEvent",
+    "LeadMatch",
+    "LeadMatchKey",
     "LeadStatus",
+    "MatchStatus",
     "Submission",
 ]

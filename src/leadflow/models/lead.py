@@ -24,6 +24,7 @@ class LeadStatus(StrEnum):
     QUARANTINED = "quarantined"
     FAILED = "failed"
     MERGED = "merged"
+    IMPORTED = "imported"  # an existing contact loaded with `leadflow import`
     CONTACTED = "contacted"
     MEETING_BOOKED = "meeting_booked"
     QUALIFIED = "qualified"
@@ -56,6 +57,9 @@ class Lead(Base):
     title: Mapped[str | None] = mapped_column(String(255))
     country: Mapped[str | None] = mapped_column(String(64))
     website: Mapped[str | None] = mapped_column(String(2048))
+    street: Mapped[str | None] = mapped_column(String(255))
+    city: Mapped[str | None] = mapped_column(String(255))
+    postcode: Mapped[str | None] = mapped_column(String(32))
 
     # source (last touch on the columns; both touches in first_touch/last_touch)
     utm_source: Mapped[str | None] = mapped_column(String(255))

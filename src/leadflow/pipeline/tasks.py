@@ -16,6 +16,7 @@ import procrastinate
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow import runtime
+from leadflow.config import Config
 from leadflow.connectors import crm_from_config
 from leadflow.connectors.base import CrmLead
 from leadflow.db import transaction
@@ -128,6 +129,17 @@ async def _queue_once(
             )
     except procrastinate.exceptions.AlreadyEnqueued:
         pass
+
+
+async def queue_processing(session: AsyncSession, lead_id: uuid.UUID) -> None:
+    """Run the lead through the stages again (it was released, unmerged ...)."""
+    await _queue_once(session, process_lead, f"lead.process:{lead_id}", str(lead_id))
+
+
+async def queue_crm_update(session: AsyncSession, config: Config, lead_id: uuid.UUID) -> None:
+    """Bring the lead's CRM record up to date, when a CRM is configured."""
+    if config.connectors.crm is not None:
+        await _queue_once(session, sync_to_crm, f"crm.sync:{lead_id}", str(lead_id), update=True)
 
 
 @job_app.task(name="crm.sync", queue="effects", retry=RETRY, priority=EFFECT_PRIORITY)
