@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve worker test lint fmt check-migrations bench-intake bench-pipeline clean
+.PHONY: help install serve worker test lint fmt check-migrations bench-intake bench-pipeline bench-dedup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,10 @@ bench-intake: $(STAMP) ## Intake throughput and latency vs a bare FastAPI endpoi
 
 bench-pipeline: $(STAMP) ## Leads/s through the pipeline (1 and 2 workers) and latency at 50/s
 	$(BIN)/python -m bench.pipeline
+
+bench-dedup: $(STAMP) ## Pairwise precision, recall, F1 of leadflow dedup vs Splink (fake_1000, FEBRL3, FEBRL4)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.dedup_quality
 
 clean: ## Remove the virtualenv, caches and local data (var/)
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
