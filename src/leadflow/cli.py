@@ -372,5 +372,72 @@ def dedup(
         typer.echo(f"{result.skipped_keys} blocking keys were too common to use", err=True)
 
 
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row.", exists=True)],
+    maps: MapOption = None,
+    accounts: Annotated[
+        bool, typer.Option("--accounts", help="The rows are accounts (name, domain, owner).")
+    ] = False,
+    config_path: Annotated[
+        Path | None, typer.Option("--config", help="Config file (default: LEADFLOW_CONFIG).")
+    ] = None,
+) -> None:
+    """Load existing contacts (or accounts) so dedup and routing know them."""
+    from rich.progress import Progress as Bar
+
+    from leadflow.db import create_engine, session_factory
+    from leadflow.dedup.batch import MappingError, read_rows
+    from leadflow.dedup.importer import import_rows, plan_import
+
+    settings = get_settings()
+    config = _config_or_exit(config_path or settings.config)
+    headers, rows = read_rows(file)
+    try:
+        columns = plan_import(headers, maps or [], accounts=accounts)
+    except MappingError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not columns:
+        typer.echo(f"{file}: no column maps to a field; use --map SRC=FIELD", err=True)
+        raise typer.Exit(2)
+    url = _database(settings)
+
+    async def main() -> Any:
+        engine = create_engine(url, pool_size=1)
+        try:
+            with Bar(transient=True, disable=not sys.stderr.isatty()) as bar:
+                task = bar.add_task(f"Importing {file.name}", total=len(rows))
+                return await import_rows(
+                    session_factory(engine),
+                    config,
+                    rows,
+                    columns,
+                    source=file.name,
+                    accounts=accounts,
+                    progress=lambda n: bar.advance(task, n),
+                )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(main())
+    mapped = ", ".join(f"{source}->{target}" for target, source in columns.items())
+    typer.echo(f"Columns: {mapped}")
+    if accounts:
+        typer.echo(
+            f"{report.rows} rows: {report.created} new accounts, {report.updated} updated, "
+            f"{len(report.skipped)} skipped"
+        )
+    else:
+        typer.echo(
+            f"{report.rows} rows: {report.created} new contacts, {report.merged} merged into "
+            f"known leads, {report.linked} linked for review, {len(report.skipped)} skipped"
+        )
+    for problem in report.skipped[:20]:
+        typer.echo(f"  {file}: {problem}", err=True)
+    if len(report.skipped) > 20:
+        typer.echo(f"  ... and {len(report.skipped) - 20} more", err=True)
+
+
 def main() -> None:
     app()

@@ -221,7 +221,7 @@ def compare(kind: Kind, a: str, b: str) -> int | None:
     if kind is Kind.POSTCODE:
         return 1 if Levenshtein.distance(a, b) <= 1 else 0
     if kind is Kind.PHONE:
-        return 1 if len(a) >= 7 and len(b) >= 7 and a[-9:] == b[-9:] else 0
+        return 1 if len(a) >= 8 and len(b) >= 8 and a[-8:] == b[-8:] else 0
     if kind is Kind.EMAIL:
         local_a, _, _ = a.partition("@")
         local_b, _, _ = b.partition("@")
@@ -270,8 +270,8 @@ def blocking_keys(fields: Sequence[Field], record: Record) -> set[str]:
             local = value.partition("@")[0]
             if len(local) >= 5:
                 keys.add(f"m:{local}")  # the same mailbox name at another domain
-        elif f.kind is Kind.PHONE and len(value) >= 7:
-            keys.add(f"p:{value[-9:]}")
+        elif f.kind is Kind.PHONE and len(value) >= 8:
+            keys.add(f"p:{value[-8:]}")  # national or international, the same number
         elif f.kind in (Kind.DATE, Kind.POSTCODE, Kind.COMPANY, Kind.TEXT):
             anchors.append((f.name, value))
             if f.kind is Kind.DATE:

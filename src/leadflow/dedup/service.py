@@ -214,8 +214,17 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         session, survivor, lead, config, reason=reason, probability=best.match.probability
     )
     detail = {"outcome": "merged", "decision": "same", "survivor": str(survivor.id)}
+    reopen: tuple[uuid.UUID, ...] = ()
+    if survivor.status == LeadStatus.IMPORTED.value and lead.status != LeadStatus.IMPORTED.value:
+        # A known contact comes in through a form: now a lead to score, route and follow up.
+        survivor.set_status(LeadStatus.RECEIVED)
+        reopen = (survivor.id,)
+        detail["reopened"] = True
     return StageResult(
-        {**detail, **reason, **result}, halt=LeadStatus.MERGED, refresh=(survivor.id,)
+        {**detail, **reason, **result},
+        halt=LeadStatus.MERGED,
+        refresh=(survivor.id,),
+        reopen=reopen,
     )
 
 

@@ -46,9 +46,15 @@ MERGED_FIELDS: tuple[str, ...] = (
     "referrer",
     "gclid",
     "fbclid",
+    "owner",
 )
 
-DEFAULT_RULES: dict[str, Rule] = {"message": "longest", "email": "verified", "phone": "verified"}
+DEFAULT_RULES: dict[str, Rule] = {
+    "message": "longest",
+    "email": "verified",
+    "phone": "verified",
+    "owner": "first",  # the survivor keeps its owner; one without gets the duplicate's
+}
 
 
 def _empty(value: Any) -> bool:

@@ -18,3 +18,6 @@ class StageResult:
     # Other leads whose records outside (the CRM) must be brought up to date,
     # e.g. the lead a returning person was merged into.
     refresh: tuple[uuid.UUID, ...] = ()
+    # Other leads to run through the stages again, e.g. an imported contact who
+    # now comes in through a form: a new inbound lead to score and route.
+    reopen: tuple[uuid.UUID, ...] = ()

@@ -102,11 +102,11 @@ async def process_lead(lead_id: str) -> None:
                 {**result.detail, "status": status.value},
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
             )
-            if crm:
-                for other in result.refresh:
-                    await _queue_once(
-                        session, sync_to_crm, f"crm.sync:{other}", str(other), update=True
-                    )
+            for other in result.reopen:
+                await queue_processing(session, other)
+            for other in result.refresh:
+                if other not in result.reopen:
+                    await queue_crm_update(session, rt.config, other)
             if result.halt is not None:
                 return  # quarantined, merged: nothing further for this lead, nothing outside
         if crm:

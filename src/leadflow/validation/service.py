@@ -28,7 +28,7 @@ BUILTIN_TERMS = builtin_spam_terms()
 RELEASED = "released_by"
 
 
-def _website_domain(url: str | None) -> str | None:
+def website_domain(url: str | None) -> str | None:
     if not url:
         return None
     try:
@@ -115,7 +115,7 @@ async def validate_lead(session: AsyncSession, lead: Lead, config: Config) -> St
         "country": country,
         "company_domain": email.domain
         if email.kind is EmailKind.BUSINESS
-        else _website_domain(lead.website),
+        else website_domain(lead.website),
         "seniority": seniority.value if seniority else None,
         "function": function_of(lead.title),
         "device": {

@@ -1,0 +1,221 @@
+"""``leadflow import``: existing contacts and accounts, deduplicated on the way in.
+
+Contacts become leads with status ``imported`` (they are known people, not new
+submissions: no pipeline, no CRM sync), and go through the same dedup step as
+form leads, so a contact already in Leadflow, or twice in the file, is merged
+(and can be unmerged) rather than doubled. Their owner is kept, so that a
+returning person can go back to the same owner.
+
+Accounts (``--accounts``) are companies with an owner, keyed by their domain
+(or, without one, their normalised name): importing the same account again
+updates it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from leadflow.config import Config
+from leadflow.db import transaction
+from leadflow.dedup.batch import HEADER_ALIASES, MappingError
+from leadflow.dedup.matching import Kind, normalise
+from leadflow.dedup.service import dedupe_lead
+from leadflow.fields import LEAD_FIELDS
+from leadflow.leads import repository as leads
+from leadflow.models import Account, Lead, LeadStatus
+from leadflow.models.base import new_id, utcnow
+from leadflow.validation.context import country_code
+from leadflow.validation.email import EmailKind, analyse_email
+from leadflow.validation.phone import analyse_phone
+from leadflow.validation.service import website_domain
+
+CONTACT_FIELDS = (*(name for name in LEAD_FIELDS if name != "full_name"), "owner")
+ACCOUNT_FIELDS = ("name", "domain", "owner", "country")
+ACCOUNT_ALIASES = {
+    "company": "name",
+    "company_name": "name",
+    "account": "name",
+    "account_name": "name",
+    "organisation": "name",
+    "organization": "name",
+    "website": "domain",
+    "url": "domain",
+    "account_owner": "owner",
+    "owner_email": "owner",
+}
+BATCH = 500  # rows per transaction: a crash loses at most one batch, never half a row
+
+Progress = Callable[[int], None]
+
+
+def _header_key(header: str) -> str:
+    return "_".join(header.strip().lower().replace("-", "_").split())
+
+
+def plan_import(headers: Sequence[str], maps: Sequence[str], *, accounts: bool) -> dict[str, str]:
+    """Target field -> source column, by header name or alias, then ``--map SRC=FIELD``."""
+    targets = ACCOUNT_FIELDS if accounts else CONTACT_FIELDS
+    aliases = ACCOUNT_ALIASES if accounts else {**HEADER_ALIASES, "contact_owner": "owner"}
+    columns: dict[str, str] = {}
+    for header in headers:
+        key = _header_key(header)
+        target = key if key in targets else aliases.get(key)
+        if target in targets and target not in columns:
+            columns[target] = header
+    for item in maps:
+        source, sep, target = item.partition("=")
+        if not sep or not source or not target:
+            raise MappingError(f"--map {item!r}: expected SRC=FIELD")
+        if source not in headers:
+            raise MappingError(f"--map {item!r}: the file has no column {source!r}")
+        if target not in targets:
+            raise MappingError(f"--map {item!r}: {target!r} is not one of {', '.join(targets)}")
+        columns = {t: s for t, s in columns.items() if s != source} | {target: source}
+    return columns
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    created: int = 0
+    merged: int = 0
+    linked: int = 0
+    updated: int = 0
+    skipped: list[str] = field(default_factory=list)  # "line N: why"
+
+
+def _row_values(
+    row: Mapping[str, str], columns: Mapping[str, str], line: int
+) -> tuple[dict[str, str], str | None]:
+    values = {t: row.get(s, "").strip() for t, s in columns.items() if row.get(s, "").strip()}
+    for name, value in values.items():
+        spec = LEAD_FIELDS.get(name)
+        limit = spec.max_length if spec else 320
+        if len(value) > limit:
+            return values, f"line {line}: {name} is longer than {limit} characters"
+    return values, None
+
+
+def _contact(values: dict[str, str]) -> Lead | None:
+    email = analyse_email(values.get("email"))
+    country = country_code(values.get("country"))
+    phone = analyse_phone(values.get("phone"), [country])
+    identified = email.key or phone.e164 or (values.get("last_name") and values.get("company"))
+    if not identified:
+        return None
+    now = utcnow()
+    lead = Lead(
+        id=new_id(),
+        form_key="import",
+        status=LeadStatus.IMPORTED.value,
+        status_changed_at=now,
+        submitted_at=now,
+        **values,
+    )
+    lead.quality = {
+        "email_valid": email.valid,
+        "email_kind": email.kind.value if email.kind else None,
+        "email_key": email.key,
+        "email_domain": email.domain,
+        "phone_e164": phone.e164,
+        "phone_valid": phone.valid,
+        "country": country,
+        "company_domain": email.domain
+        if email.kind is EmailKind.BUSINESS
+        else website_domain(lead.website),
+    }
+    return lead
+
+
+async def _import_contact(
+    session: AsyncSession, config: Config, values: dict[str, str], source: str, line: int
+) -> str | None:
+    lead = _contact(values)
+    if lead is None:
+        return None
+    session.add(lead)
+    await session.flush()
+    result = await dedupe_lead(session, lead, config)
+    await leads.add_event(
+        session, lead.id, "lead.imported", {"file": source, "line": line, **result.detail}
+    )
+    if result.halt is not None:
+        lead.set_status(result.halt)
+        return "merged"
+    return "linked" if result.detail.get("decision") == "possible" else "created"
+
+
+async def _import_account(session: AsyncSession, values: dict[str, str]) -> str | None:
+    name = values.get("name") or values.get("domain")
+    if not name:
+        return None
+    domain = website_domain(values.get("domain"))
+    name_key = normalise(Kind.COMPANY, name)
+    query = select(Account).where(
+        Account.domain == domain if domain else Account.name_key == name_key
+    )
+    account = (await session.scalars(query.with_for_update())).first()
+    fields: dict[str, Any] = {
+        "name": name,
+        "name_key": name_key,
+        "owner": values.get("owner"),
+        "country": country_code(values.get("country")) or values.get("country"),
+    }
+    if account is None:
+        session.add(Account(domain=domain, **fields))
+        await session.flush()
+        return "created"
+    for key, value in fields.items():
+        if value:  # an empty cell never erases what is known
+            setattr(account, key, value)
+    return "updated"
+
+
+async def import_rows(
+    sessions: async_sessionmaker[AsyncSession],
+    config: Config,
+    rows: Sequence[Mapping[str, str]],
+    columns: Mapping[str, str],
+    *,
+    source: str,
+    accounts: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Import ``rows`` (line 2 is the first row after the header), in batches."""
+    report = Report(rows=len(rows))
+    for start in range(0, len(rows), BATCH):
+        async with transaction(sessions) as session:
+            for offset, row in enumerate(rows[start : start + BATCH]):
+                line = start + offset + 2
+                values, problem = _row_values(row, columns, line)
+                if problem:
+                    report.skipped.append(problem)
+                    continue
+                if accounts:
+                    outcome = await _import_account(session, values)
+                else:
+                    outcome = await _import_contact(session, config, values, source, line)
+                if outcome is None:
+                    what = (
+                        "a name or a domain"
+                        if accounts
+                        else "an email, a phone, or a last name and a company"
+                    )
+                    report.skipped.append(f"line {line}: nothing to know it by (needs {what})")
+                    continue
+                if outcome == "created":
+                    report.created += 1
+                elif outcome == "updated":
+                    report.updated += 1
+                elif outcome == "merged":
+                    report.merged += 1
+                else:
+                    report.linked += 1
+        if progress:
+            progress(min(BATCH, len(rows) - start))
+    return report
