@@ -48,9 +48,9 @@ scoring:
 """
     assert issues_of(text) == [
         "leadflow.yaml:3: forms.contact.fields: org: 'organisation' is not a lead field (one of: "
-        "budget_range, company, country, deadline, email, fbclid, first_name, full_name, gclid, "
-        "landing_url, last_name, message, phone, product_interest, referrer, title, utm_campaign, "
-        "utm_content, utm_medium, utm_source, utm_term, website)",
+        "budget_range, city, company, country, deadline, email, fbclid, first_name, full_name, "
+        "gclid, landing_url, last_name, message, phone, postcode, product_interest, referrer, "
+        "street, title, utm_campaign, utm_content, utm_medium, utm_source, utm_term, website)",
         "leadflow.yaml:4: forms.contact.default_region: "
         "'XX' is not a country code like US, DE or GB",
         "leadflow.yaml:5: forms.contact.allowed_origins: 'https://www.example.com/page' is an URL, "

@@ -124,7 +124,7 @@ async def possible_duplicates(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Annotated[
-        int | None, Query(ge=1, description="next_before of the previous page.")
+        int | None, Query(ge=1, le=2**63 - 1, description="next_before of the previous page.")
     ] = None,
 ) -> PairPage:
     """Pairs the matcher found likely but not certain, waiting for a person, newest first."""
