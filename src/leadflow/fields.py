@@ -79,4 +79,5 @@ TZ_OFFSET = "_lf_tz_offset"  # minutes east of UTC, as the browser reports it
 FIRST_TOUCH = "_lf_first_touch"  # JSON: the visit that first brought the person
 LAST_TOUCH = "_lf_last_touch"  # JSON: the visit that brought them this time
 NEXT_URL = "_next"  # where a plain HTML post is redirected after success
+ANONYMOUS_ID = "_lf_anonymous_id"  # the browser's id in POST /v1/events, kept in extra
 CONTROL_FIELDS = frozenset({RENDERED_AT, FILL_MS, TZ_OFFSET, FIRST_TOUCH, LAST_TOUCH, NEXT_URL})

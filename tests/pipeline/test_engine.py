@@ -63,7 +63,8 @@ async def test_a_lead_without_crm_ends_routed_with_a_timed_event_per_stage(
     ]
     assert stages[0]["detail"]["outcome"] == "passed"  # validate: real checks
     assert stages[1]["detail"]["decision"] == "new"  # dedup: nobody like this yet
-    assert all(row["detail"]["note"] == "no rules for this step yet" for row in stages[2:])
+    assert stages[2]["detail"]["segment"] == "cold"  # score: the test config has no rules
+    assert stages[3]["detail"]["note"] == "no rules for this step yet"
 
 
 async def test_with_a_crm_the_lead_is_synced_once(

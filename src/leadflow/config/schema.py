@@ -18,6 +18,7 @@ import phonenumbers
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from leadflow.config.durations import parse_duration
+from leadflow.config.scoring import Scoring
 from leadflow.fields import CONTROL_FIELDS, HONEYPOT_DEFAULT, LEAD_FIELDS
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -193,21 +194,6 @@ class Owner(Strict):
         if value is not None and not _HOURS.match(value):
             raise ValueError(f"{value!r} is not like 'Mon-Fri 09:00-18:00'")
         return value
-
-
-class Thresholds(Strict):
-    warm: int = Field(default=40, ge=0, le=100)
-    hot: int = Field(default=70, ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        if self.warm >= self.hot:
-            raise ValueError("the warm threshold must be below the hot threshold")
-        return self
-
-
-class Scoring(Strict):
-    thresholds: Thresholds = Thresholds()
 
 
 class SlaPolicy(Strict):

@@ -1,5 +1,6 @@
 """The tables. Import from here so every model is registered on ``Base.metadata``."""
 
+from leadflow.models.activity import Activity
 from leadflow.models.base import Base
 from leadflow.models.consent import ConsentRecord
 from leadflow.models.event import LeadEvent
@@ -10,6 +11,7 @@ from leadflow.models.submission import Submission
 
 __all__ = [
     "Account",
+    "Activity",
     "Base",
     "ConsentRecord",
     "JobAttempt",

@@ -16,6 +16,7 @@ from leadflow.config import Config
 from leadflow.dedup.service import dedupe_lead
 from leadflow.models import Lead, LeadStatus
 from leadflow.pipeline.results import StageResult
+from leadflow.scoring.service import score_lead
 from leadflow.validation.service import validate_lead
 
 StageFunction = Callable[[AsyncSession, Lead, Config], Awaitable[StageResult]]
@@ -35,7 +36,7 @@ async def pass_through(session: AsyncSession, lead: Lead, config: Config) -> Sta
 STAGES: tuple[Stage, ...] = (
     Stage("validate", LeadStatus.VALIDATED, validate_lead),
     Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead),
-    Stage("score", LeadStatus.SCORED, pass_through),
+    Stage("score", LeadStatus.SCORED, score_lead),
     Stage("route", LeadStatus.ROUTED, pass_through),
 )
 

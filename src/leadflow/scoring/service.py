@@ -1,0 +1,123 @@
+"""The ``lead.score`` stage, and re-scoring when behaviour or the rules change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadflow.config import Config
+from leadflow.config.scoring import LEAD_EXTRA
+from leadflow.fields import ANONYMOUS_ID, LEAD_FIELDS
+from leadflow.leads import repository as leads
+from leadflow.models import Activity as ActivityRow
+from leadflow.models import Lead
+from leadflow.models.base import utcnow
+from leadflow.pipeline.results import StageResult
+from leadflow.scoring.engine import Activity, LeadView, ScoreResult, score
+
+# How far back behaviour is read: no rule can look further than a year.
+HORIZON_DAYS = 366
+
+
+async def link_activity(session: AsyncSession, lead: Lead) -> int:
+    """Attach the person's anonymous browsing (same anonymous id as a form post, or
+    the same email from a trusted identify call) to the lead. Returns how many."""
+    submissions = await leads.submissions(session, lead.id)
+    anonymous = {
+        str(s.extra[ANONYMOUS_ID])[:255]
+        for s in submissions
+        if isinstance(s.extra, dict) and s.extra.get(ANONYMOUS_ID)
+    }
+    conditions: list[ColumnElement[bool]] = []
+    if anonymous:
+        conditions.append(ActivityRow.anonymous_id.in_(sorted(anonymous)))
+    if lead.email_key:
+        conditions.append(ActivityRow.email_key == lead.email_key)
+    if not conditions:
+        return 0
+    result = await session.execute(
+        update(ActivityRow)
+        .where(ActivityRow.lead_id.is_(None), or_(*conditions))
+        .values(lead_id=lead.id)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def view_of(session: AsyncSession, lead: Lead, now: datetime) -> LeadView:
+    """What the rules read: the lead's fields, enrichment, form answers and behaviour."""
+    fields = {name: getattr(lead, name, None) for name in (*LEAD_FIELDS, *LEAD_EXTRA)}
+    answers: dict[str, Any] = {}
+    for submission in await leads.submissions(session, lead.id):
+        answers |= submission.raw_payload or {}
+    since = now.timestamp() - HORIZON_DAYS * 86_400
+    rows = await session.execute(
+        select(ActivityRow.type, ActivityRow.occurred_at, ActivityRow.name, ActivityRow.path)
+        .where(ActivityRow.lead_id == lead.id)
+        .where(ActivityRow.occurred_at >= datetime.fromtimestamp(since, tz=now.tzinfo))
+    )
+    activity = [Activity(r.type, r.occurred_at, r.name, r.path) for r in rows]
+    return LeadView(fields, lead.quality or {}, answers, activity)
+
+
+def apply(lead: Lead, result: ScoreResult) -> dict[str, Any]:
+    """Store the result on the lead; the timeline detail of what changed."""
+    previous = {"score": lead.score, "segment": lead.segment}
+    lead.score = result.score
+    lead.segment = result.segment
+    lead.score_breakdown = [line.as_dict() for line in result.breakdown]
+    lead.ruleset_version = result.ruleset_version
+    return {
+        "score": result.score,
+        "segment": result.segment,
+        "previous_score": previous["score"],
+        "previous_segment": previous["segment"],
+        "raw_points": result.raw,
+        "ruleset_version": result.ruleset_version,
+        "top_reasons": result.top_reasons(),
+    }
+
+
+def action_of(config: Config, segment: str) -> dict[str, Any]:
+    action = config.scoring.segments[segment]  # type: ignore[index]
+    return {
+        "followup": action.followup,
+        "notify": list(action.notify),
+        "to_person": action.to_person,
+    }
+
+
+async def score_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
+    now = utcnow()
+    linked = await link_activity(session, lead)
+    result = score(config.scoring, await view_of(session, lead, now), now)
+    detail = apply(lead, result)
+    detail |= {"outcome": "scored", "action": action_of(config, result.segment)}
+    if linked:
+        detail["linked_activity"] = linked
+    return StageResult(detail)
+
+
+async def rescore(session: AsyncSession, lead: Lead, config: Config, why: str) -> dict[str, Any]:
+    """Score a lead again (new behaviour, new rules); a change of segment is an event of
+    its own, with the new segment's action, for notifications and the follow-up SLA."""
+    now = utcnow()
+    await link_activity(session, lead)
+    result = score(config.scoring, await view_of(session, lead, now), now)
+    detail = apply(lead, result) | {"why": why}
+    await leads.add_event(session, lead.id, "lead.rescored", detail)
+    if detail["previous_segment"] not in (None, result.segment):
+        await leads.add_event(
+            session,
+            lead.id,
+            "lead.segment_changed",
+            {
+                "from": detail["previous_segment"],
+                "to": result.segment,
+                "score": result.score,
+                "action": action_of(config, result.segment),
+            },
+        )
+    return detail
