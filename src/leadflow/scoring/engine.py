@@ -193,7 +193,8 @@ def decay(points: int, latest: datetime | None, now: datetime, half_life: timede
     if latest is None or half_life.total_seconds() <= 0:
         return points
     age = max((now - latest).total_seconds(), 0.0)
-    return int(round(points * 0.5 ** (age / half_life.total_seconds())))
+    factor: float = 0.5 ** (age / half_life.total_seconds())
+    return round(points * factor)
 
 
 def _sentence(rule: Rule, value: Any) -> str:
