@@ -171,6 +171,12 @@ class Rule(Strict):
         description="The sentence a person reads; {value} is the value that matched.",
     )
 
+    @model_validator(mode="after")
+    def _behaviour(self) -> Rule:
+        if self.when.uses_events() and self.category != "behaviour":
+            raise ValueError(f"rule {self.id!r} counts events: its category must be behaviour")
+        return self
+
 
 class SegmentAction(Strict):
     followup: str | None = Field(
@@ -237,10 +243,7 @@ class Scoring(Strict):
         return value
 
     @model_validator(mode="after")
-    def _behaviour_rules(self) -> Scoring:
-        for rule in self.rules:
-            if rule.when.uses_events() and rule.category != "behaviour":
-                raise ValueError(f"rule {rule.id!r} counts events: its category must be behaviour")
+    def _segments(self) -> Scoring:
         missing = {"cold", "warm", "hot"} - set(self.segments)
         if missing:
             raise ValueError(f"segments: missing {', '.join(sorted(missing))}")
