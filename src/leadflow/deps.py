@@ -34,17 +34,21 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
-_bearer = HTTPBearer(auto_error=False, description="The admin token (LEADFLOW_ADMIN_TOKEN).")
+bearer = HTTPBearer(auto_error=False, description="The admin token (LEADFLOW_ADMIN_TOKEN).")
+
+
+def is_admin(request: Request, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    expected: str = request.app.state.admin_token
+    return credentials is not None and hmac.compare_digest(
+        credentials.credentials.encode(), expected.encode()
+    )
 
 
 def require_admin(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    expected: str = request.app.state.admin_token
-    if credentials is None or not hmac.compare_digest(
-        credentials.credentials.encode(), expected.encode()
-    ):
+    if not is_admin(request, credentials):
         raise Unauthorized()
 
 

@@ -89,7 +89,7 @@ def _add(payload: RawPayload, key: str, value: Any) -> None:
 async def parse_body(request: Request, body: bytes) -> RawPayload:
     media = media_type(request)
     if is_json(media):
-        payload = _parse_json(body)
+        payload = parse_json(body)
     elif media in FORM_TYPES:
         payload = await _parse_form(request, body)
     else:
@@ -115,7 +115,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _parse_json(body: bytes) -> RawPayload:
+def parse_json(body: bytes) -> RawPayload:
     try:
         # NaN, Infinity and overflowing numbers are not JSON PostgreSQL can store.
         payload = json.loads(body, parse_float=_finite, parse_constant=_no_constant)

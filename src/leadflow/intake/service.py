@@ -13,6 +13,7 @@ from leadflow.config import Config, Form
 from leadflow.consent.service import record_form_consents
 from leadflow.db import advisory_lock
 from leadflow.errors import IdempotencyConflict, ValidationFailed
+from leadflow.fields import ANONYMOUS_ID
 from leadflow.intake import guards, repository
 from leadflow.intake.idempotency import fingerprint
 from leadflow.intake.mapping import Mapped, map_payload
@@ -63,6 +64,14 @@ def read_submission(form: Form, payload: dict[str, Any]) -> Mapped:
             errors=[e.as_dict() for e in errors],
         )
     return mapped
+
+
+def _anonymous_id(extra: dict[str, Any]) -> str | None:
+    """The snippet's browser id (``_lf_anonymous_id``): links earlier browsing to the lead."""
+    value = extra.get(ANONYMOUS_ID)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[:255]
 
 
 async def submit(
@@ -153,6 +162,7 @@ async def _store(
         raw_payload=payload,
         fields=mapped.fields,
         extra=mapped.extra,
+        anonymous_id=_anonymous_id(mapped.extra),
         ip=meta.ip,
         user_agent=meta.user_agent,
         request_meta={

@@ -36,6 +36,7 @@ class Submission(Base):
     raw_payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     fields: Mapped[dict[str, Any]] = mapped_column(JSONB)
     extra: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    anonymous_id: Mapped[str | None] = mapped_column(String(255), index=True)
     ip: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(Text)
     request_meta: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import procrastinate
@@ -26,6 +27,7 @@ from leadflow.models import Lead, LeadStatus
 from leadflow.pipeline import repository, service
 from leadflow.pipeline.retry import Decision
 from leadflow.pipeline.stages import STAGES, STARTABLE
+from leadflow.scoring.service import rescore, rescore_outdated
 
 
 class AttemptFailed(Exception):
@@ -142,6 +144,35 @@ async def queue_crm_update(session: AsyncSession, config: Config, lead_id: uuid.
         await _queue_once(session, sync_to_crm, f"crm.sync:{lead_id}", str(lead_id), update=True)
 
 
+async def queue_rescore(
+    session: AsyncSession, lead_id: uuid.UUID, at: datetime | None = None
+) -> None:
+    """Score the lead again at ``at`` (debounce: while one waits, no other is queued)."""
+    try:
+        async with session.begin_nested():
+            await defer(
+                session,
+                rescore_lead,
+                queueing_lock=f"lead.rescore:{lead_id}",
+                schedule_at=at,
+                lead_id=str(lead_id),
+                why="behaviour",
+            )
+    except procrastinate.exceptions.AlreadyEnqueued:
+        pass
+
+
+@job_app.task(name="lead.rescore", queue="pipeline", retry=RETRY)
+async def rescore_lead(lead_id: str, why: str = "behaviour") -> None:
+    """Score a lead again (new behaviour, new rules); the timeline keeps old and new."""
+    rt = runtime.current()
+    async with transaction(rt.sessions) as session:
+        lead = await leads.get(session, uuid.UUID(lead_id), lock=True)
+        if lead is None or lead.score is None or lead.duplicate_of is not None:
+            return  # not scored yet (the pipeline will), or merged into another lead
+        await rescore(session, lead, rt.config, why)
+
+
 @job_app.task(name="crm.sync", queue="effects", retry=RETRY, priority=EFFECT_PRIORITY)
 async def sync_to_crm(lead_id: str, update: bool = False) -> None:
     """Create the lead in the CRM (once: the CRM's id is kept on the lead), or with
@@ -211,6 +242,15 @@ async def recover_stalled(context: procrastinate.JobContext, timestamp: int) -> 
             await service.record_stall(session, job.id, job.task_name, job.task_kwargs)
         count += 1
     return count
+
+
+@job_app.periodic(cron="*/5 * * * *", periodic_id="rescore-stale")
+@job_app.task(name="scoring.rescore_stale", queue=MAINTENANCE, queueing_lock="scoring.rescore")
+async def rescore_stale(timestamp: int) -> int:
+    """After the rules change, re-score the leads scored with older rules, a batch a tick."""
+    rt = runtime.current()
+    async with transaction(rt.sessions) as session:
+        return await rescore_outdated(session, rt.config, limit=500)
 
 
 @job_app.periodic(cron="* * * * *", periodic_id="stuck-leads")

@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
 from leadflow.config.scoring import LEAD_EXTRA
-from leadflow.fields import ANONYMOUS_ID, LEAD_FIELDS
+from leadflow.fields import LEAD_FIELDS
 from leadflow.leads import repository as leads
 from leadflow.models import Activity as ActivityRow
 from leadflow.models import Lead
 from leadflow.models.base import utcnow
 from leadflow.pipeline.results import StageResult
-from leadflow.scoring.engine import Activity, LeadView, ScoreResult, score
+from leadflow.scoring.engine import Activity, LeadView, ScoreResult, ruleset_version, score
 
 # How far back behaviour is read: no rule can look further than a year.
 HORIZON_DAYS = 366
@@ -26,11 +26,7 @@ async def link_activity(session: AsyncSession, lead: Lead) -> int:
     """Attach the person's anonymous browsing (same anonymous id as a form post, or
     the same email from a trusted identify call) to the lead. Returns how many."""
     submissions = await leads.submissions(session, lead.id)
-    anonymous = {
-        str(s.extra[ANONYMOUS_ID])[:255]
-        for s in submissions
-        if isinstance(s.extra, dict) and s.extra.get(ANONYMOUS_ID)
-    }
+    anonymous = {s.anonymous_id for s in submissions if s.anonymous_id}
     conditions: list[ColumnElement[bool]] = []
     if anonymous:
         conditions.append(ActivityRow.anonymous_id.in_(sorted(anonymous)))
@@ -121,3 +117,23 @@ async def rescore(session: AsyncSession, lead: Lead, config: Config, why: str) -
             },
         )
     return detail
+
+
+async def rescore_outdated(session: AsyncSession, config: Config, limit: int) -> int:
+    """Re-score up to ``limit`` leads whose score came from other rules than the current."""
+    version = ruleset_version(config.scoring)
+    query = (
+        select(Lead)
+        .where(
+            Lead.score.is_not(None),
+            Lead.duplicate_of.is_(None),
+            Lead.ruleset_version.is_distinct_from(version),
+        )
+        .order_by(Lead.created_at.desc())
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    outdated = (await session.scalars(query)).all()
+    for lead in outdated:
+        await rescore(session, lead, config, "rules changed")
+    return len(outdated)

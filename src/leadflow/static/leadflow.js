@@ -8,11 +8,20 @@
  * browser's own timer, so a wrong clock does not matter) and the UTC offset.
  * Forms are found by data-leadflow-form, or by an action containing /v1/forms/.
  * Pages that submit with fetch() can call Leadflow.fields() to get the same values.
+ *
+ * Behaviour (for scoring): the browser gets an anonymous id, posted with every
+ * form (_lf_anonymous_id). With data-leadflow-track on the script tag, each page
+ * view is sent to Leadflow (POST /v1/events, Segment's "page" call); the page
+ * can also call Leadflow.track("Case Study Downloaded", {title: "..."}). Once
+ * the person submits a form, their earlier visits count towards their score.
  */
 (function () {
   "use strict";
   var FIRST = "leadflow.first_touch";
   var LAST = "leadflow.last_touch";
+  var ANONYMOUS = "leadflow.anonymous_id";
+  var script = document.currentScript;
+  var base = script && script.src ? new URL(script.src, window.location.href).origin : "";
   var PARAMS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid"];
   var shownAt = window.performance && performance.now ? performance.now() : Date.now();
   function elapsed() {
@@ -46,8 +55,35 @@
   if (!first) { first = visit; write(FIRST, first); }
   if (!last || startsNewTouch(visit)) { last = visit; write(LAST, last); }
 
+  var anonymousId = read(ANONYMOUS);
+  if (!anonymousId) {
+    anonymousId = window.crypto && crypto.randomUUID ? crypto.randomUUID()
+      : String(Date.now()) + "-" + String(Math.random()).slice(2);
+    write(ANONYMOUS, anonymousId);
+  }
+
+  function send(call) {
+    call.anonymousId = anonymousId;
+    call.timestamp = new Date().toISOString();
+    call.messageId = anonymousId + "-" + Date.now() + "-" + String(Math.random()).slice(2, 8);
+    var body = JSON.stringify(call);
+    var url = base + "/v1/events";
+    if (navigator.sendBeacon && navigator.sendBeacon(url, new Blob([body], { type: "text/plain" }))) return;
+    try {
+      fetch(url, { method: "POST", body: body, keepalive: true, headers: { "Content-Type": "text/plain" } });
+    } catch (e) { /* behaviour is best effort; forms are what matter */ }
+  }
+  function page() {
+    send({ type: "page", name: document.title,
+           properties: { url: window.location.href, path: window.location.pathname, referrer: document.referrer } });
+  }
+  function track(event, properties) {
+    send({ type: "track", event: String(event), properties: properties || {} });
+  }
+
   function fields() {
     var values = {
+      _lf_anonymous_id: anonymousId,
       _lf_fill_ms: elapsed(),
       _lf_tz_offset: String(-new Date().getTimezoneOffset()),
       _lf_first_touch: JSON.stringify(first),
@@ -84,7 +120,8 @@
     Array.prototype.forEach.call(forms, enhance);
   }
 
-  window.Leadflow = { fields: fields, enhance: enhance };
+  window.Leadflow = { fields: fields, enhance: enhance, page: page, track: track, anonymousId: anonymousId };
+  if (script && script.hasAttribute("data-leadflow-track")) page();
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", enhanceAll);
   } else {
