@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from leadflow import migrate
 from leadflow.app import create_app
 from leadflow.config import Config, load_config_text
-from leadflow.settings import Settings
+from leadflow.settings import Settings, get_settings
 
 ADMIN_TOKEN = "test-admin-token"
 CLIENT_IP = "203.0.113.7"
@@ -153,6 +153,15 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51234))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+def operator_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
+    """Commands run by an operator (leadflow dlq, import, rescore) reach the test database."""
+    monkeypatch.setenv("LEADFLOW_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -4,31 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner, Result
 
 from leadflow.cli import app as cli
-from leadflow.settings import get_settings
 from tests.dedup.test_dedup_step import get, submit
 from tests.pipeline.conftest import drain
 
 runner = CliRunner()
 Row = dict[str, Any]
-
-
-@pytest.fixture
-def operator_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
-    monkeypatch.setenv("LEADFLOW_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 async def leadflow(*args: str) -> Result:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from typer.testing import CliRunner, Result
 
 from leadflow.cli import app as cli
 from leadflow.pipeline.failures import PermanentFailure
-from leadflow.settings import get_settings
 from tests.pipeline.conftest import drain
 from tests.pipeline.test_engine import FlakyCrm, submit, use_crm
 
@@ -26,14 +24,6 @@ runner = CliRunner()
 async def leadflow(*args: str) -> Result:
     # The command runs its own event loop, so it runs beside the test's, in a thread.
     return await asyncio.to_thread(runner.invoke, cli, list(args))
-
-
-@pytest.fixture
-def operator_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
-    monkeypatch.setenv("LEADFLOW_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 async def test_list_and_replay_dead_letters_from_the_command_line(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -210,3 +211,30 @@ async def test_new_rules_rescore_leads_scored_with_the_old_ones(
             "ruleset_version"
         ]
     )
+
+
+async def test_leadflow_rescore_applies_new_rules_now(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    tmp_path: Path,
+    operator_env: None,
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from leadflow.cli import app as cli
+
+    response = await client.post("/v1/forms/contact/submissions", json={"email": "dan@acme.de"})
+    await drain(app)
+    changed = tmp_path / "leadflow.yaml"
+    changed.write_text(TEST_CONFIG + RULES.replace("warm: 30, hot: 60", "warm: 10, hot: 60"))
+
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["rescore", "--config", str(changed)])
+
+    assert result.exit_code == 0, result.output
+    assert "Re-scored 1 lead(s) with rules" in result.output
+    lead = await get(client, auth, response.json()["lead_id"])
+    assert (lead["score"], lead["segment"]) == (20, "warm")  # was cold under the old thresholds
+    assert "lead.segment_changed" in [e["type"] for e in lead["timeline"]]

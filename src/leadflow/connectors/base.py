@@ -22,6 +22,7 @@ class CrmLead:
     segment: str | None
     utm_source: str | None
     utm_campaign: str | None
+    note: str | None = None  # for the rep: why this score, in a sentence or three
 
 
 class CrmConnector(Protocol):

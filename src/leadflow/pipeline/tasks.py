@@ -27,7 +27,7 @@ from leadflow.models import Lead, LeadStatus
 from leadflow.pipeline import repository, service
 from leadflow.pipeline.retry import Decision
 from leadflow.pipeline.stages import STAGES, STARTABLE
-from leadflow.scoring.service import rescore, rescore_outdated
+from leadflow.scoring.service import rescore, rescore_outdated, score_note
 
 
 class AttemptFailed(Exception):
@@ -170,7 +170,9 @@ async def rescore_lead(lead_id: str, why: str = "behaviour") -> None:
         lead = await leads.get(session, uuid.UUID(lead_id), lock=True)
         if lead is None or lead.score is None or lead.duplicate_of is not None:
             return  # not scored yet (the pipeline will), or merged into another lead
-        await rescore(session, lead, rt.config, why)
+        detail = await rescore(session, lead, rt.config, why)
+        if detail["score"] != detail["previous_score"] and lead.external_ids:
+            await queue_crm_update(session, rt.config, lead.id)
 
 
 @job_app.task(name="crm.sync", queue="effects", retry=RETRY, priority=EFFECT_PRIORITY)
@@ -215,6 +217,7 @@ def _crm_lead(lead: Lead) -> CrmLead:
         segment=lead.segment,
         utm_source=lead.utm_source,
         utm_campaign=lead.utm_campaign,
+        note=score_note(lead),
     )
 
 

@@ -76,6 +76,15 @@ def apply(lead: Lead, result: ScoreResult) -> dict[str, Any]:
     }
 
 
+def score_note(lead: Lead, reasons: int = 3) -> str | None:
+    """``Score 65 (hot): Decision maker (vp) +25; Business email +15; ...`` for the CRM."""
+    if lead.score is None:
+        return None
+    lines = sorted(lead.score_breakdown or [], key=lambda line: -abs(int(line["points"])))
+    shown = "; ".join(f"{line['reason']} {int(line['points']):+d}" for line in lines[:reasons])
+    return f"Score {lead.score} ({lead.segment})" + (f": {shown}" if shown else "")
+
+
 def action_of(config: Config, segment: str) -> dict[str, Any]:
     action = config.scoring.segments[segment]  # type: ignore[index]
     return {
