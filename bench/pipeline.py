@@ -32,7 +32,7 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.stages import validation_rate
+from bench.stages import scoring_rate, validation_rate
 
 OUT = Path(__file__).resolve().parent / "out"
 FORM = "bench"
@@ -301,16 +301,17 @@ def report(result: dict[str, Any]) -> None:
         target = f"p95 < {P95_TARGET_MS:.0f} ms" if what == "routed" else "-"
         ok = lat[f"{what}_p95_ms"] < P95_TARGET_MS if what == "routed" else None
         rows.append((label, measured, target, ok))
-    stage = result["stages"]["validate_per_s"]
     slowest = min(t["leads_per_s"] for t in result["throughput"])
-    rows.append(
-        (
-            "stage validate+enrich, 1 core, no DB",
-            f"{stage:.0f} leads/s",
-            f"> {slowest:.0f} (pipeline)",
-            stage > slowest,
+    for key, label in (("validate_per_s", "validate+enrich"), ("score_per_s", "score")):
+        stage = result["stages"][key]
+        rows.append(
+            (
+                f"stage {label}, 1 core, no DB",
+                f"{stage:.0f} leads/s",
+                f"> {slowest:.0f} (pipeline)",
+                stage > slowest,
+            )
         )
-    )
     print(f"\n{'configuration':<40} {'measured':<26} {'target':<16} ok?")
     for label, measured, target, ok in rows:
         verdict = "-" if ok is None else "yes" if ok else "NO"
@@ -354,7 +355,7 @@ def main() -> int:
             "throughput": [throughput(server, w, args.leads, args.concurrency) for w in (1, 2)],
             "latency": latency(server, args.rate, args.seconds, args.concurrency),
             # lead.validate's own logic must never be what limits the pipeline
-            "stages": {"validate_per_s": validation_rate()},
+            "stages": {"validate_per_s": validation_rate(), "score_per_s": scoring_rate()},
         }
     except Failed as exc:
         print(f"bench-pipeline failed: {exc}", file=sys.stderr)

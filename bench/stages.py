@@ -1,16 +1,20 @@
 """Throughput of one pipeline stage's own logic, in process, on one core.
 
-Used by ``make bench-pipeline`` to print a stage line: the validation and
+Used by ``make bench-pipeline`` to print stage lines: the validation and
 enrichment of ``lead.validate`` (email, phone, names, title, device, channel,
-country, spam) without the database, so it can be compared with the whole
-pipeline's rate and shown not to be its bottleneck.
+country, spam) and the rules of ``lead.score`` (the demo config's rules, with
+a few tracked events per lead) without the database, so they can be compared
+with the whole pipeline's rate and shown not to be its bottleneck.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from datetime import UTC, datetime, timedelta
 
+from leadflow.config import load_config
+from leadflow.scoring.engine import Activity, LeadView, score
 from leadflow.validation.context import channel_of, country_code, device_of, locale_region
 from leadflow.validation.email import analyse_email
 from leadflow.validation.lists import builtin_spam_terms
@@ -87,5 +91,35 @@ def validation_rate(leads: int = 5000, seed: int = 7) -> float:
     return leads / (time.perf_counter() - started)
 
 
+def scoring_rate(leads: int = 20_000, seed: int = 7) -> float:
+    """Leads per second through the demo config's scoring rules on one core."""
+    scoring = load_config(None).scoring
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    views = []
+    for n in range(leads):
+        lead = _lead(n, rng)
+        email = analyse_email(lead["email"])
+        seniority = seniority_of(lead["title"])
+        activity = [
+            Activity("page", now - timedelta(hours=rng.randint(0, 400)), path=rng.choice(PATHS))
+            for _ in range(rng.randint(0, 6))
+        ]
+        quality = {
+            "email_kind": email.kind.value if email.kind else None,
+            "seniority": seniority.value if seniority else None,
+            "phone_valid": n % 3 == 0,
+        }
+        views.append(LeadView({**lead, "product_interest": "Enterprise"}, quality, {}, activity))
+    started = time.perf_counter()
+    for view in views:
+        score(scoring, view, now)
+    return leads / (time.perf_counter() - started)
+
+
+PATHS = ["/pricing", "/blog/post", "/pricing/enterprise", "/docs"]
+
+
 if __name__ == "__main__":
     print(f"validate + enrich: {validation_rate():.0f} leads/s on one core")
+    print(f"score (demo rules): {scoring_rate():.0f} leads/s on one core")
