@@ -55,6 +55,9 @@ forms:
     fields: {Mail: email}
 owners:
   - {email: ana@example.com, timezone: Europe/Berlin, regions: [EMEA]}
+routing:
+  rules:
+    - {id: everyone, to: {owner: ana@example.com}}
 """
 
 

@@ -63,7 +63,7 @@ async def test_contacts_are_imported_once_and_known_people_merged(
     assert "Notes" not in result.output.split("Columns:")[1].splitlines()[0]
 
     ana = await get(client, auth, known)
-    assert ana["owner"] == "rep@example.com"  # the CRM's owner, for a known person
+    assert ana["owner"] == "ana@example.com"  # routed before the import: the survivor keeps it
     assert ana["company"] == "Acme"
     bob = db.execute(
         "SELECT id, status, owner, company FROM leads WHERE email_key = 'bob@globex.com' "
@@ -97,7 +97,7 @@ async def test_a_known_contact_who_fills_a_form_becomes_a_lead_to_process(
     tmp_path: Path,
     operator_env: None,
 ) -> None:
-    contacts = write(tmp_path / "c.csv", [["email", "owner"], ["dora@acme.de", "rep@example.com"]])
+    contacts = write(tmp_path / "c.csv", [["email", "owner"], ["dora@acme.de", "ana@example.com"]])
     assert (await leadflow("import", str(contacts))).exit_code == 0
     imported = db.execute("SELECT id FROM leads WHERE status = 'imported'").fetchone()
     assert imported is not None
@@ -109,7 +109,9 @@ async def test_a_known_contact_who_fills_a_form_becomes_a_lead_to_process(
     assert merged["duplicate_of"] == str(imported["id"])
     lead = await get(client, auth, str(imported["id"]))
     assert lead["status"] == "synced"  # validated, scored, routed and synced like any lead
-    assert lead["owner"] == "rep@example.com"
+    assert lead["owner"] == "ana@example.com"
+    assert lead["routing_reason"]["rule"] == "sticky"  # the CRM's owner keeps the person
+    assert "imported contact" in lead["routing_reason"]["sentence"]
     assert lead["message"] == "Now we want a demo"
 
 

@@ -64,7 +64,8 @@ async def test_a_lead_without_crm_ends_routed_with_a_timed_event_per_stage(
     assert stages[0]["detail"]["outcome"] == "passed"  # validate: real checks
     assert stages[1]["detail"]["decision"] == "new"  # dedup: nobody like this yet
     assert stages[2]["detail"]["segment"] == "cold"  # score: the test config has no rules
-    assert stages[3]["detail"]["note"] == "no rules for this step yet"
+    route = stages[3]["detail"]  # the test config's one rule: everyone to ana
+    assert (route["owner"], route["queue"], route["rule"]) == ("ana@example.com", None, "everyone")
 
 
 async def test_with_a_crm_the_lead_is_synced_once(

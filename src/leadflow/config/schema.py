@@ -7,17 +7,16 @@ instead of a setting that silently does nothing.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import limits
 import phonenumbers
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from leadflow.config.durations import parse_duration
+from leadflow.config.routing import Owner, Queue, Routing, Team, check_routing
 from leadflow.config.scoring import Scoring
 from leadflow.fields import CONTROL_FIELDS, HONEYPOT_DEFAULT, LEAD_FIELDS
 
@@ -163,39 +162,6 @@ class Intake(Strict):
     rate_limits: RateLimits = RateLimits()
 
 
-_HOURS = re.compile(
-    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))? "
-    r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
-)
-
-
-class Owner(Strict):
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    name: str | None = None
-    timezone: str = "UTC"
-    regions: list[str] = Field(default_factory=list)
-    products: list[str] = Field(default_factory=list)
-    hours: str | None = Field(default=None, description='Working hours, e.g. "Mon-Fri 09:00-18:00"')
-    max_per_day: int | None = Field(default=None, ge=1)
-    active: bool = True
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not an IANA time zone like Europe/Berlin") from exc
-        return value
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, value: str | None) -> str | None:
-        if value is not None and not _HOURS.match(value):
-            raise ValueError(f"{value!r} is not like 'Mon-Fri 09:00-18:00'")
-        return value
-
-
 class SlaPolicy(Strict):
     confirm: Duration | None = Field(default=None, description="Confirmation sent within.")
     first_contact: Duration = Field(description="A person contacts the lead within.")
@@ -339,6 +305,9 @@ class Config(Strict):
     connectors: Connectors = Connectors()
     forms: dict[Slug, Form] = Field(default_factory=dict)
     owners: list[Owner] = Field(default_factory=list)
+    teams: dict[Slug, Team] = Field(default_factory=dict)
+    queues: dict[Slug, Queue] = Field(default_factory=dict)
+    routing: Routing = Routing()
     scoring: Scoring = Scoring()
     sla: dict[Slug, SlaPolicy] = Field(default_factory=dict)
 
@@ -348,7 +317,12 @@ class Config(Strict):
         dupes = sorted({e for e in emails if emails.count(e) > 1})
         if dupes:
             raise ValueError(f"owners listed twice: {', '.join(dupes)}")
+        check_routing(self.owners, self.teams, self.queues, self.routing)
         return self
+
+    def owner(self, email: str) -> Owner | None:
+        wanted = email.lower()
+        return next((o for o in self.owners if o.email.lower() == wanted), None)
 
     def duplicate_window(self, form: Form) -> timedelta:
         return form.duplicate_window or self.intake.duplicate_window

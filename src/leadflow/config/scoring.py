@@ -49,7 +49,11 @@ QUALITY_KEYS = frozenset(
     }
 )
 # Lead columns a rule may read besides the form fields.
-LEAD_EXTRA = frozenset({"form_key", "owner", "status", "client_tz_offset_minutes"})
+LEAD_EXTRA = frozenset(
+    {"form_key", "owner", "queue", "status", "client_tz_offset_minutes", "score", "segment"}
+)
+# The known account a lead's company matched (routing), see leadflow.models.Account.
+ACCOUNT_KEYS = frozenset({"name", "domain", "owner", "country"})
 
 
 def check_field(value: str) -> str:
@@ -57,6 +61,10 @@ def check_field(value: str) -> str:
     head, _, rest = value.partition(".")
     if head == "answers" and rest:
         return value
+    if head == "account":
+        if rest in ACCOUNT_KEYS:
+            return value
+        raise ValueError(f"{value!r}: an account has {', '.join(sorted(ACCOUNT_KEYS))}")
     if head == "quality":
         if rest in QUALITY_KEYS:
             return value
@@ -190,7 +198,9 @@ def _default_segments() -> dict[Segment, SegmentAction]:
     return {
         "hot": SegmentAction(followup="fast-track", notify=["owner", "team"]),
         "warm": SegmentAction(followup="standard"),
-        "cold": SegmentAction(followup=None, notify=["none"], to_person=False),
+        # Cold leads still reach a person unless the config says otherwise: without
+        # rules every lead is cold, and nothing should vanish into a nurture queue.
+        "cold": SegmentAction(followup=None, notify=["none"]),
     }
 
 

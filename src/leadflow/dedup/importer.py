@@ -129,6 +129,7 @@ def _contact(values: dict[str, str]) -> Lead | None:
         if email.kind is EmailKind.BUSINESS
         else website_domain(lead.website),
     }
+    lead.company_domain = lead.quality["company_domain"]
     return lead
 
 

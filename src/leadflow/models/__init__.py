@@ -7,11 +7,13 @@ from leadflow.models.event import LeadEvent
 from leadflow.models.job_attempt import JobAttempt
 from leadflow.models.lead import Lead, LeadStatus
 from leadflow.models.match import Account, LeadMatch, LeadMatchKey, MatchStatus
+from leadflow.models.routing import Assignment, OwnerAbsence, RoutingTurn
 from leadflow.models.submission import Submission
 
 __all__ = [
     "Account",
     "Activity",
+    "Assignment",
     "Base",
     "ConsentRecord",
     "JobAttempt",
@@ -21,5 +23,7 @@ __all__ = [
     "LeadMatchKey",
     "LeadStatus",
     "MatchStatus",
+    "OwnerAbsence",
+    "RoutingTurn",
     "Submission",
 ]

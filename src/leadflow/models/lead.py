@@ -91,7 +91,7 @@ class Lead(Base):
     segment: Mapped[str | None] = mapped_column(String(32))
     score_breakdown: Mapped[list[Any] | None] = mapped_column(JSONB)
     ruleset_version: Mapped[str | None] = mapped_column(String(64))
-    owner: Mapped[str | None] = mapped_column(String(320))
+    owner: Mapped[str | None] = mapped_column(String(320), index=True)
     queue: Mapped[str | None] = mapped_column(String(64))
     routing_reason: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     duplicate_of: Mapped[uuid.UUID | None] = mapped_column(
@@ -100,6 +100,9 @@ class Lead(Base):
     # match keys, set by the dedup step (see leadflow.dedup)
     email_key: Mapped[str | None] = mapped_column(String(320), index=True)
     phone_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    # the company's domain (from a business email or the website), set by validation:
+    # routing finds recent leads of the same company through it
+    company_domain: Mapped[str | None] = mapped_column(String(255), index=True)
     sla_state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)

@@ -16,6 +16,7 @@ from leadflow.config import Config
 from leadflow.dedup.service import dedupe_lead
 from leadflow.models import Lead, LeadStatus
 from leadflow.pipeline.results import StageResult
+from leadflow.routing.service import route_lead
 from leadflow.scoring.service import score_lead
 from leadflow.validation.service import validate_lead
 
@@ -29,15 +30,11 @@ class Stage:
     run: StageFunction
 
 
-async def pass_through(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
-    return StageResult({"outcome": "passed", "note": "no rules for this step yet"})
-
-
 STAGES: tuple[Stage, ...] = (
     Stage("validate", LeadStatus.VALIDATED, validate_lead),
     Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead),
     Stage("score", LeadStatus.SCORED, score_lead),
-    Stage("route", LeadStatus.ROUTED, pass_through),
+    Stage("route", LeadStatus.ROUTED, route_lead),
 )
 
 # Statuses from which lead.process (re)starts the stages: a new lead, one left

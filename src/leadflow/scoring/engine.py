@@ -40,6 +40,7 @@ class LeadView:
     quality: Mapping[str, Any] = field(default_factory=dict)
     answers: Mapping[str, Any] = field(default_factory=dict)
     activity: Sequence[Activity] = ()
+    account: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,8 @@ def value_of(view: LeadView, ref: str) -> Any:
     head, _, rest = ref.partition(".")
     if head == "answers" and rest:
         return view.answers.get(rest)
+    if head == "account" and rest:
+        return view.account.get(rest)
     if head == "quality" and rest:
         current: Any = view.quality
         for part in rest.split("."):

@@ -100,6 +100,9 @@ async def validate_lead(session: AsyncSession, lead: Lead, config: Config) -> St
         flags.append("released_from_quarantine")
 
     seniority = seniority_of(lead.title)
+    lead.company_domain = (
+        email.domain if email.kind is EmailKind.BUSINESS else website_domain(lead.website)
+    )
     lead.quality = {
         "email_valid": email.valid,
         "email_kind": email.kind.value if email.kind else None,
@@ -113,9 +116,7 @@ async def validate_lead(session: AsyncSession, lead: Lead, config: Config) -> St
         "phone_type": phone.type,
         "phone_region": phone.region,
         "country": country,
-        "company_domain": email.domain
-        if email.kind is EmailKind.BUSINESS
-        else website_domain(lead.website),
+        "company_domain": lead.company_domain,
         "seniority": seniority.value if seniority else None,
         "function": function_of(lead.title),
         "device": {

@@ -1,0 +1,271 @@
+"""The ``lead.route`` stage, people's reassignments, and the state routing keeps in PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from rapidfuzz import fuzz
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, VARCHAR, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadflow.config import Config
+from leadflow.config.routing import Absence, Owner
+from leadflow.dedup.matching import Kind, normalise
+from leadflow.errors import NotFound, ValidationFailed
+from leadflow.leads import repository as leads
+from leadflow.models import Account, Assignment, Lead, LeadStatus, OwnerAbsence, RoutingTurn
+from leadflow.models.base import utcnow
+from leadflow.pipeline.results import StageResult
+from leadflow.routing.router import Context, Decision, Load, Router
+from leadflow.scoring.service import view_of
+
+# Leads an owner is still working on: they count against max_open.
+OPEN = (
+    LeadStatus.ROUTED.value,
+    LeadStatus.SYNCED.value,
+    LeadStatus.CONTACTED.value,
+    LeadStatus.MEETING_BOOKED.value,
+)
+
+_TODAY = text(
+    "SELECT o.owner, (SELECT count(*) FROM assignments a "
+    "WHERE a.owner = o.owner AND a.at >= o.since) AS n "
+    "FROM unnest(:owners, :since) AS o(owner, since)"
+).bindparams(
+    bindparam("owners", type_=ARRAY(VARCHAR)),
+    bindparam("since", type_=ARRAY(TIMESTAMP(timezone=True))),
+)
+
+
+class DatabaseState:
+    """Routing's counters in PostgreSQL, read and updated inside the lead's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def loads(self, owners: Sequence[Owner], now: datetime) -> dict[str, Load]:
+        if not owners:
+            return {}
+        emails = [o.email.lower() for o in owners]
+        since = []
+        for owner in owners:
+            local = now.astimezone(owner.zone)
+            since.append(datetime.combine(local.date(), time.min, tzinfo=owner.zone))
+        today = {
+            row.owner: int(row.n)
+            for row in await self.session.execute(_TODAY, {"owners": emails, "since": since})
+        }
+        open_rows = await self.session.execute(
+            select(func.lower(Lead.owner), func.count())
+            .where(func.lower(Lead.owner).in_(emails), Lead.status.in_(OPEN))
+            .group_by(func.lower(Lead.owner))
+        )
+        open_counts = {owner: int(n) for owner, n in open_rows}
+        return {e: Load(today.get(e, 0), open_counts.get(e, 0)) for e in emails}
+
+    async def turn(self, pool: str) -> int:
+        await self.session.execute(
+            insert(RoutingTurn).values(pool=pool, position=-1).on_conflict_do_nothing()
+        )
+        query = select(RoutingTurn.position).where(RoutingTurn.pool == pool).with_for_update()
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def set_turn(self, pool: str, position: int) -> None:
+        turn = await self.session.get(RoutingTurn, pool)
+        assert turn is not None  # locked by turn()
+        turn.position = position
+
+    async def absences(self) -> Mapping[str, Sequence[Absence]]:
+        yesterday = (utcnow() - timedelta(days=1)).date()
+        rows = await self.session.scalars(select(OwnerAbsence).where(OwnerAbsence.end >= yesterday))
+        found: dict[str, list[Absence]] = {}
+        for row in rows:
+            found.setdefault(row.owner, []).append(
+                Absence(start=row.start, end=row.end, note=row.note)
+            )
+        return found
+
+
+async def find_account(session: AsyncSession, lead: Lead) -> Account | None:
+    """The known account of the lead's company: by domain, else by (fuzzy) name."""
+    if lead.company_domain:
+        account = (
+            await session.scalars(select(Account).where(Account.domain == lead.company_domain))
+        ).first()
+        if account is not None:
+            return account
+    if not lead.company:
+        return None
+    key = normalise(Kind.COMPANY, lead.company)
+    first_word = key.split(" ", 1)[0]
+    if not first_word:
+        return None
+    rows = await session.scalars(
+        select(Account).where(Account.name_key.startswith(first_word)).limit(50)
+    )
+    best = max(rows, key=lambda a: fuzz.token_sort_ratio(key, a.name_key), default=None)
+    if best is not None and fuzz.token_sort_ratio(key, best.name_key) >= 90:
+        return best
+    return None
+
+
+async def context_of(session: AsyncSession, lead: Lead, config: Config, now: datetime) -> Context:
+    account = await find_account(session, lead)
+    account_view = (
+        {
+            "name": account.name,
+            "domain": account.domain,
+            "owner": account.owner,
+            "country": account.country,
+        }
+        if account is not None
+        else None
+    )
+    if lead.owner:
+        why = "imported contact" if lead.form_key == "import" else "returning lead"
+        return Context(lead.owner, why, account_view)
+    if lead.company_domain:
+        recent = (
+            await session.execute(
+                select(Lead.owner)
+                .where(
+                    Lead.company_domain == lead.company_domain,
+                    Lead.owner.is_not(None),
+                    Lead.id != lead.id,
+                    Lead.updated_at >= now - config.routing.sticky_within,
+                )
+                .order_by(Lead.updated_at.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if recent:
+            return Context(recent, f"same company ({lead.company_domain})", account_view)
+    return Context(None, None, account_view)
+
+
+async def assign(
+    session: AsyncSession, lead: Lead, decision: Decision, *, by: str = "routing"
+) -> None:
+    lead.owner = decision.owner
+    lead.queue = decision.queue
+    lead.routing_reason = decision.reason() | {"by": by, "at": utcnow().isoformat()}
+    session.add(
+        Assignment(
+            lead_id=lead.id,
+            owner=decision.owner.lower() if decision.owner else None,
+            queue=decision.queue,
+            rule=decision.rule,
+            by=by,
+        )
+    )
+    if decision.alert:
+        await leads.add_event(
+            session,
+            lead.id,
+            "alert.routing",
+            {"alert": decision.alert, "queue": decision.queue, "sentence": decision.sentence},
+        )
+
+
+async def decide(
+    session: AsyncSession, lead: Lead, config: Config, *, exclude: Sequence[str] = ()
+) -> Decision:
+    now = utcnow()
+    view = await view_of(session, lead, now)
+    context = await context_of(session, lead, config, now)
+    if context.previous_owner and context.previous_owner.lower() in {e.lower() for e in exclude}:
+        context = dataclasses.replace(context, previous_owner=None)
+    view = dataclasses.replace(view, account=context.account or {})
+    router = Router(config, DatabaseState(session), exclude=exclude)
+    return await router.route(view, now, context)
+
+
+async def route_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
+    decision = await decide(session, lead, config)
+    await assign(session, lead, decision)
+    detail: dict[str, Any] = {
+        "outcome": "routed",
+        "owner": decision.owner,
+        "queue": decision.queue,
+        "rule": decision.rule,
+        "reason": decision.sentence,
+    }
+    if decision.alert:
+        detail["alert"] = decision.alert
+    return StageResult(detail)
+
+
+async def reassign(
+    session: AsyncSession, lead: Lead, config: Config, *, why: str, by: str = "routing"
+) -> Decision:
+    """Give the lead to someone else by the rules (the follow-up SLA calls this when the
+    owner missed a deadline): the current owner is not considered again."""
+    previous = lead.owner
+    decision = await decide(session, lead, config, exclude=[previous] if previous else [])
+    await assign(session, lead, decision, by=by)
+    await leads.add_event(
+        session,
+        lead.id,
+        "lead.reassigned",
+        {
+            "from": previous,
+            "to": decision.owner,
+            "queue": decision.queue,
+            "why": why,
+            "by": by,
+            "reason": decision.sentence,
+        },
+    )
+    return decision
+
+
+async def assign_by_person(
+    session: AsyncSession,
+    config: Config,
+    lead_id: uuid.UUID,
+    *,
+    owner: str | None,
+    queue: str | None,
+    why: str,
+    by: str,
+) -> Lead:
+    """A person overrides routing: the reason records who and why."""
+    if (owner is None) == (queue is None):
+        raise ValidationFailed(
+            "Give an owner or a queue.",
+            errors=[{"field": "owner", "reason": "give exactly one of owner, queue"}],
+        )
+    known_queues = {*config.queues, config.routing.fallback_queue, config.routing.nurture_queue}
+    if owner is not None and config.owner(owner) is None:
+        raise ValidationFailed(
+            f"{owner} is not an owner.", errors=[{"field": "owner", "reason": "not an owner"}]
+        )
+    if queue is not None and queue not in known_queues:
+        raise ValidationFailed(
+            f"There is no queue {queue!r}.", errors=[{"field": "queue", "reason": "no such queue"}]
+        )
+    lead = await leads.get(session, lead_id, lock=True)
+    if lead is None:
+        raise NotFound(f"There is no lead {lead_id}.")
+    previous = lead.owner
+    chosen = config.owner(owner) if owner else None
+    decision = Decision(
+        chosen.email if chosen else None,
+        queue,
+        "manual",
+        "direct",
+        sentence=f"Assigned by {by}: {why}",
+    )
+    await assign(session, lead, decision, by=by)
+    await leads.add_event(
+        session,
+        lead.id,
+        "lead.assigned",
+        {"from": previous, "to": decision.owner, "queue": queue, "why": why, "by": by},
+    )
+    return lead
