@@ -20,6 +20,7 @@ from leadflow.intake.endpoints import router as intake_router
 from leadflow.leads.endpoints import router as leads_router
 from leadflow.pipeline.endpoints import router as pipeline_router
 from leadflow.pipeline.worker import run_worker
+from leadflow.routing.endpoints import router as routing_router
 from leadflow.scoring.events import router as events_router
 from leadflow.settings import Settings, admin_token, get_settings
 from leadflow.validation.endpoints import router as validation_router
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(leads_router)
     app.include_router(dedup_router)
     app.include_router(events_router)
+    app.include_router(routing_router)
     app.include_router(pipeline_router)
     app.include_router(validation_router)
     static_dir = resources.files("leadflow") / "static"

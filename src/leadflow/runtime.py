@@ -6,13 +6,16 @@ calls without arguments of ours, through ``current()``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from leadflow.config import Config
+from leadflow.config import Config, ConfigError, load_config
 from leadflow.db import create_engine, session_factory
 from leadflow.intake.ratelimit import IntakeRateLimiter
 from leadflow.jobs import job_app, queue_connector
@@ -28,9 +31,39 @@ class Runtime:
     jobs: procrastinate.App
     rate_limiter: IntakeRateLimiter
     _connector: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    _watcher: asyncio.Task[None] | None = None
+
+    def reload_config(self) -> Config:
+        """Read the config file again; an invalid file raises ConfigError and changes nothing.
+
+        Owners, out-of-office, routing and scoring rules take effect for the next
+        job and request: they read ``runtime.config`` each time."""
+        config = load_config(self.settings.config)
+        self.config = config
+        logger.info("config reloaded from %s", self.settings.config or "the built-in demo")
+        return config
+
+    async def _watch(self, interval: float) -> None:
+        path = self.settings.config
+        assert path is not None
+        seen = _mtime(path)
+        while True:
+            await asyncio.sleep(interval)
+            now = _mtime(path)
+            if now == seen:
+                continue
+            seen = now
+            try:
+                self.reload_config()
+            except ConfigError as exc:
+                logger.error("config not reloaded, the running one stays:\n%s", exc)
 
     async def close(self) -> None:
         global _current
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         await self.jobs.close_async()
         self._connector.close()  # give the queue back its placeholder connector
         await self.engine.dispose()
@@ -40,6 +73,15 @@ class Runtime:
 
 
 _current: Runtime | None = None
+logger = logging.getLogger(__name__)
+CONFIG_CHECK_SECONDS = 5.0
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 async def start(settings: Settings, config: Config, database_url: str) -> Runtime:
@@ -62,6 +104,9 @@ async def start(settings: Settings, config: Config, database_url: str) -> Runtim
         rate_limiter=IntakeRateLimiter(settings.redis_url),
         _connector=connector,
     )
+    if settings.config is not None:
+        # Every process (API replicas, workers) sees a changed file within seconds.
+        runtime._watcher = asyncio.create_task(runtime._watch(CONFIG_CHECK_SECONDS))
     _current = runtime
     return runtime
 

@@ -27,7 +27,7 @@ class Assignment(Base):
 
 
 class RoutingTurn(Base):
-    """The round-robin position of a pool; its row lock serialises the pool's assignments."""
+    """The round-robin position of a pool (the member served last)."""
 
     __tablename__ = "routing_turns"
 

@@ -14,9 +14,11 @@ In order, the first that gives an answer wins:
 Every owner considered is listed in the reason with why they were skipped
 (inactive, out of office, public holiday, outside working hours, at capacity).
 The counters a strategy needs (the round-robin position, each owner's leads
-today and open leads) come from a ``State``: PostgreSQL in the pipeline (under
-a lock per pool, so two workers never hand out the same turn), memory in dry
-runs and backtests.
+today and open leads) come from a ``State``: PostgreSQL in the pipeline, memory
+in dry runs and backtests. In PostgreSQL one lock serialises routing decisions
+until their transaction commits, so two workers never hand out the same turn
+or the last slot of an owner's capacity twice (routing takes milliseconds; the
+lock is held only from the decision to the commit).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ class Load:
 
 
 class State(Protocol):
+    async def lock(self) -> None:
+        """Serialise routing decisions until the transaction ends: what ``loads`` and
+        ``turn`` read cannot change before this decision is committed."""
+        ...
+
     async def loads(self, owners: Sequence[Owner], now: datetime) -> dict[str, Load]:
         """Per owner email (lower case)."""
         ...
@@ -153,6 +160,7 @@ class Router:
     async def _pick(
         self, pool: str, members: Sequence[Owner], rule: RoutingRule, now: datetime
     ) -> tuple[Owner | None, list[dict[str, Any]]]:
+        position = await self.state.turn(pool)
         available, candidates, loads = await self._available(
             members, now, respect_hours=rule.respect_hours
         )
@@ -161,7 +169,6 @@ class Router:
         if rule.strategy == "direct":
             return available[0], candidates
         order = [m.email.lower() for m in members]
-        position = await self.state.turn(pool)
         # Members in turn order, starting after the last one served.
         rotated = sorted(
             available, key=lambda o: (order.index(o.email.lower()) - position - 1) % len(order)
@@ -179,6 +186,7 @@ class Router:
         config = self.config
         routing = config.routing
         steps: list[str] = []
+        await self.state.lock()
         segment = view.fields.get("segment")
         action = config.scoring.segments.get(segment) if segment else None
         if action is not None and not action.to_person:
@@ -314,6 +322,9 @@ class MemoryState:
             )
             for o in owners
         }
+
+    async def lock(self) -> None:
+        return None
 
     async def turn(self, pool: str) -> int:
         return self.turns.get(pool, -1)

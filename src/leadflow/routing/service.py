@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
 from leadflow.config.routing import Absence, Owner
+from leadflow.db import advisory_lock
 from leadflow.dedup.matching import Kind, normalise
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.leads import repository as leads
@@ -48,6 +49,9 @@ class DatabaseState:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def lock(self) -> None:
+        await advisory_lock(self.session, "routing")
+
     async def loads(self, owners: Sequence[Owner], now: datetime) -> dict[str, Load]:
         if not owners:
             return {}
@@ -72,7 +76,7 @@ class DatabaseState:
         await self.session.execute(
             insert(RoutingTurn).values(pool=pool, position=-1).on_conflict_do_nothing()
         )
-        query = select(RoutingTurn.position).where(RoutingTurn.pool == pool).with_for_update()
+        query = select(RoutingTurn.position).where(RoutingTurn.pool == pool)
         return int((await self.session.execute(query)).scalar_one())
 
     async def set_turn(self, pool: str, position: int) -> None:

@@ -1,0 +1,232 @@
+"""Routing on PostgreSQL: fair turns across workers, capacity, accounts, people's overrides."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from leadflow.app import create_app
+from leadflow.config import Config, load_config_text
+from leadflow.db import transaction
+from leadflow.leads import repository as leads
+from leadflow.routing.service import reassign
+from leadflow.settings import Settings
+from tests.conftest import ADMIN_TOKEN
+from tests.dedup.test_dedup_step import get
+from tests.pipeline.conftest import drain
+
+Row = dict[str, Any]
+ROUTING = """
+intake:
+  rate_limits: {per_ip: 10000/minute, per_form: 10000/minute}
+forms:
+  open:
+    fields: {Mail: email}
+owners:
+  - {email: a@x.com}
+  - {email: b@x.com}
+  - {email: c@x.com}
+  - {email: am@x.com}
+  - {email: capped@x.com, max_per_day: 5}
+teams:
+  sales: {members: [a@x.com, b@x.com, c@x.com]}
+routing:
+  rules:
+    - {id: vip, when: {field: company, equals: Capped Inc}, to: {owner: capped@x.com}}
+    - {id: team, to: {team: sales}, strategy: round_robin}
+"""
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config_text(ROUTING, "routing.yaml")
+
+
+async def submit(client: httpx.AsyncClient, email: str, **fields: str) -> str:
+    response = await client.post("/v1/forms/open/submissions", json={"Mail": email, **fields})
+    assert response.status_code == 202, response.text
+    return str(response.json()["lead_id"])
+
+
+async def test_round_robin_stays_even_with_several_workers_at_once(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    for n in range(30):
+        await submit(client, f"person{n}@company{n}.com")
+
+    await asyncio.gather(*(drain(app, concurrency=4) for _ in range(3)))
+
+    owners = db.execute("SELECT owner FROM leads").fetchall()
+    assert Counter(r["owner"] for r in owners) == {"a@x.com": 10, "b@x.com": 10, "c@x.com": 10}
+    turns = db.execute("SELECT count(*) AS n FROM assignments WHERE rule = 'team'").fetchone()
+    assert turns == {"n": 30}
+
+
+async def test_capacity_holds_under_concurrency_and_the_rest_is_triaged(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    for n in range(12):
+        await submit(client, f"buyer{n}@capped{n}.com", company="Capped Inc")
+
+    await asyncio.gather(*(drain(app, concurrency=4) for _ in range(3)))
+
+    rows = db.execute("SELECT owner, queue FROM leads").fetchall()
+    assert Counter((r["owner"], r["queue"]) for r in rows) == {
+        ("capped@x.com", None): 5,
+        (None, "triage"): 7,
+    }
+    alerts = db.execute(
+        "SELECT detail FROM lead_events WHERE type = 'alert.routing' ORDER BY id"
+    ).fetchall()
+    assert len(alerts) == 7
+    assert alerts[0]["detail"]["alert"] == "no one available in owner:capped@x.com"
+
+
+async def test_same_company_and_known_accounts_go_to_their_owner(
+    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str], db: psycopg.Connection[Row]
+) -> None:
+    db.execute(
+        "INSERT INTO accounts (id, name, name_key, domain, owner, external_ids, created_at, "
+        "updated_at) VALUES (gen_random_uuid(), 'Globex GmbH', 'globex', 'globex.de', "
+        "'am@x.com', '{}', now(), now())"
+    )
+    first = await submit(client, "ann@initech.com")
+    await drain(app)
+    colleague = await submit(client, "bob@initech.com")
+    account = await submit(client, "cara@globex.de")
+    by_name = await submit(client, "dan@gmail.com", company="GLOBEX")
+    await drain(app)
+
+    owner = (await get(client, auth, first))["owner"]
+    same = await get(client, auth, colleague)
+    assert same["owner"] == owner
+    assert same["routing_reason"]["rule"] == "sticky"
+    assert "same company (initech.com)" in same["routing_reason"]["sentence"]
+    for lead_id in (account, by_name):
+        lead = await get(client, auth, lead_id)
+        assert (lead["owner"], lead["routing_reason"]["rule"]) == ("am@x.com", "account")
+        assert (
+            lead["routing_reason"]["sentence"] == "To am@x.com, owner of the account Globex GmbH."
+        )
+
+
+async def test_a_person_reassigns_and_the_reason_says_who_and_why(
+    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    lead_id = await submit(client, "eve@hooli.com")
+    await drain(app)
+
+    moved = await client.post(
+        f"/v1/leads/{lead_id}/assign",
+        json={"owner": "C@X.com", "reason": "speaks Finnish"},
+        headers=auth,
+    )
+    unknown = await client.post(
+        f"/v1/leads/{lead_id}/assign", json={"owner": "ghost@x.com", "reason": "x"}, headers=auth
+    )
+    both = await client.post(
+        f"/v1/leads/{lead_id}/assign",
+        json={"owner": "a@x.com", "queue": "triage", "reason": "x"},
+        headers=auth,
+    )
+
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["owner"], moved.json()["routing_reason"]["rule"]) == ("c@x.com", "manual")
+    assert moved.json()["routing_reason"]["by"] == "admin"
+    assert moved.json()["routing_reason"]["sentence"] == "Assigned by admin: speaks Finnish"
+    assert [unknown.status_code, both.status_code] == [422, 422]
+    lead = await get(client, auth, lead_id)
+    assert lead["owner"] == "c@x.com"
+    event = next(e for e in lead["timeline"] if e["type"] == "lead.assigned")
+    assert event["detail"]["why"] == "speaks Finnish"
+
+
+async def test_reassignment_skips_the_owner_who_missed_the_deadline(
+    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str], config: Config
+) -> None:
+    lead_id = await submit(client, "fay@pied.com")
+    await drain(app)
+    before = (await get(client, auth, lead_id))["owner"]
+
+    async with transaction(app.state.runtime.sessions) as session:
+        lead = await leads.get(session, __import__("uuid").UUID(lead_id), lock=True)
+        assert lead is not None
+        decision = await reassign(session, lead, config, why="first contact SLA missed")
+
+    assert decision.owner not in (None, before)
+    skipped = {c["owner"]: c["skipped"] for c in decision.candidates}
+    assert skipped[before] == "being reassigned away from them"
+    lead_out = await get(client, auth, lead_id)
+    event = next(e for e in lead_out["timeline"] if e["type"] == "lead.reassigned")
+    assert (event["detail"]["from"], event["detail"]["why"]) == (before, "first contact SLA missed")
+
+
+async def test_out_of_office_through_the_api(
+    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    today = __import__("datetime").date.today().isoformat()
+    absent = []
+    for owner in ("a@x.com", "b@x.com", "c@x.com"):
+        response = await client.post(
+            f"/v1/owners/{owner}/out-of-office",
+            json={"from": today, "to": today, "note": "offsite"},
+            headers=auth,
+        )
+        assert response.status_code == 201, response.text
+        absent.append(response.json()["id"])
+    backwards = await client.post(
+        "/v1/owners/a@x.com/out-of-office", json={"from": today, "to": "2020-01-01"}, headers=auth
+    )
+    nobody = await client.post(
+        "/v1/owners/ghost@x.com/out-of-office", json={"from": today, "to": today}, headers=auth
+    )
+    assert [backwards.status_code, nobody.status_code] == [422, 404]
+
+    owners = {o["email"]: o for o in (await client.get("/v1/owners", headers=auth)).json()}
+    assert owners["a@x.com"]["available"] is False
+    assert owners["a@x.com"]["unavailable_because"] == f"out of office until {today} (offsite)"
+    lead_id = await submit(client, "gus@umbrella.com")
+    await drain(app)
+    lead = await get(client, auth, lead_id)
+    assert (lead["owner"], lead["queue"]) == (None, "triage")
+
+    ended = await client.delete(f"/v1/owners/a@x.com/out-of-office/{absent[0]}", headers=auth)
+    assert ended.status_code == 204
+    owners = {o["email"]: o for o in (await client.get("/v1/owners", headers=auth)).json()}
+    assert owners["a@x.com"]["available"] is True
+
+
+async def test_the_config_reloads_without_a_restart(
+    database_url: str, tmp_path: Path, db: psycopg.Connection[Row]
+) -> None:
+    path = tmp_path / "leadflow.yaml"
+    path.write_text(ROUTING)
+    settings = Settings(admin_token=ADMIN_TOKEN, data_dir=tmp_path, config=path)
+    application = create_app(settings, database_url=database_url)
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            path.write_text(
+                ROUTING.replace(
+                    "  - {email: c@x.com}\n", "  - {email: c@x.com}\n  - {email: d@x.com}\n"
+                )
+            )
+            ok = await client.post("/v1/config/reload", headers=auth)
+            path.write_text(ROUTING + "routing: {rules: nope}\n")
+            bad = await client.post("/v1/config/reload", headers=auth)
+            owners = (await client.get("/v1/owners", headers=auth)).json()
+
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["owners"] == 6
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"].startswith(f"{path}:")
+    assert len(owners) == 6  # the last good config stays
