@@ -129,7 +129,8 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
                 "TRUNCATE leads, submissions, lead_events, consent_records, job_attempts, "
-                "lead_match_keys, lead_matches, accounts, activities, "
+                "lead_match_keys, lead_matches, accounts, activities, assignments, routing_turns, "
+                "owner_absences, "
                 "procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers CASCADE"
             )
 

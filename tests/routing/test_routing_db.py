@@ -230,3 +230,32 @@ async def test_the_config_reloads_without_a_restart(
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"].startswith(f"{path}:")
     assert len(owners) == 6  # the last good config stays
+
+
+async def test_route_explain_is_a_dry_run(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    db: psycopg.Connection[Row],
+    tmp_path: Path,
+    operator_env: None,
+) -> None:
+    from typer.testing import CliRunner
+
+    from leadflow.cli import app as cli
+
+    path = tmp_path / "leadflow.yaml"
+    path.write_text(ROUTING)
+    args = ["route", "--config", str(path), "--explain", "--set", "company=Capped Inc"]
+
+    first = await asyncio.to_thread(CliRunner().invoke, cli, args)
+    again = await asyncio.to_thread(CliRunner().invoke, cli, [*args[:-2], "--set", "country=FR"])
+    bad = await asyncio.to_thread(CliRunner().invoke, cli, ["route", "--lead", "[1]"])
+
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines()[0] == ("To capped@x.com by rule 'vip' (owner, round robin).")
+    assert "capped@x.com" in first.output.splitlines()[1]
+    assert again.output.splitlines()[0] == "To a@x.com by rule 'team' (team 'sales', round robin)."
+    assert bad.exit_code == 2
+    assert "--lead must be a JSON object" in bad.output
+    assert db.execute("SELECT count(*) AS n FROM assignments").fetchone() == {"n": 0}
+    assert db.execute("SELECT count(*) AS n FROM routing_turns").fetchone() == {"n": 0}

@@ -1,0 +1,127 @@
+"""``leadflow route --explain``: who would get this lead, and why, without assigning it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from leadflow.fields import LEAD_FIELDS
+
+
+def _lead_of(lead_json: str | None, sets: list[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if lead_json:
+        try:
+            loaded = json.loads(lead_json)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"--lead is not JSON: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise typer.BadParameter("--lead must be a JSON object")
+        data = loaded
+    for item in sets:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"--set {item!r}: expected FIELD=VALUE")
+        head, _, rest = name.partition(".")
+        if head in ("quality", "answers", "account") and rest:
+            data.setdefault(head, {})[rest] = value
+        else:
+            data[name] = value
+    unknown = [
+        k
+        for k in data
+        if k not in LEAD_FIELDS
+        and k
+        not in ("quality", "answers", "account", "score", "segment", "owner", "company_domain")
+    ]
+    if unknown:
+        raise typer.BadParameter(f"not a lead field: {', '.join(sorted(unknown))}")
+    return data
+
+
+def route(
+    lead_json: Annotated[
+        str | None, typer.Option("--lead", help='The lead as JSON: {"country": "DE", ...}.')
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="FIELD=VALUE, e.g. quality.country=DE or segment=hot."),
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="List every owner considered and why skipped.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reason as JSON.")] = False,
+    config_path: Annotated[
+        Path | None, typer.Option("--config", help="Config file (default: LEADFLOW_CONFIG).")
+    ] = None,
+) -> None:
+    """Who would get this lead and why: the routing rules against today's loads, nothing
+    assigned (the database is read, never written)."""
+    from leadflow.cli import _config_or_exit, _database
+    from leadflow.db import create_engine, session_factory
+    from leadflow.models import Lead
+    from leadflow.models.base import utcnow
+    from leadflow.routing.router import Context, Router
+    from leadflow.routing.service import DatabaseState, find_account
+    from leadflow.scoring.engine import LeadView
+    from leadflow.settings import get_settings
+
+    settings = get_settings()
+    config = _config_or_exit(config_path or settings.config)
+    data = _lead_of(lead_json, sets or [])
+    url = _database(settings)
+
+    async def main() -> Any:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                probe = Lead(
+                    company=data.get("company"),
+                    company_domain=data.get("company_domain")
+                    or data.get("quality", {}).get("company_domain"),
+                )
+                account = data.get("account") or None
+                if account is None:
+                    found = await find_account(session, probe)
+                    if found is not None:
+                        account = {
+                            "name": found.name,
+                            "domain": found.domain,
+                            "owner": found.owner,
+                            "country": found.country,
+                        }
+                fields = {
+                    k: v for k, v in data.items() if k not in ("quality", "answers", "account")
+                }
+                view = LeadView(
+                    fields, data.get("quality", {}), data.get("answers", {}), (), account or {}
+                )
+                context = Context(data.get("owner"), "previous owner given", account)
+                decision = await Router(config, DatabaseState(session)).route(
+                    view, utcnow(), context
+                )
+                await session.rollback()  # a dry run: the round-robin turn is not taken
+                return decision
+        finally:
+            await engine.dispose()
+
+    decision = asyncio.run(main())
+    if as_json:
+        typer.echo(json.dumps(decision.reason(), indent=2, default=str))
+        return
+    typer.echo(decision.sentence)
+    for step in decision.steps:
+        typer.echo(f"  before: {step}")
+    if decision.alert:
+        typer.echo(f"  alert: {decision.alert}")
+    if explain:
+        for candidate in decision.candidates:
+            state = candidate["skipped"] or "available"
+            typer.echo(
+                f"  {candidate['owner']:<32} today {candidate['today']:>3}  "
+                f"open {candidate['open']:>4}  {state}"
+            )
