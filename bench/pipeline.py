@@ -32,7 +32,7 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.stages import scoring_rate, validation_rate
+from bench.stages import routing_rate, scoring_rate, validation_rate
 
 OUT = Path(__file__).resolve().parent / "out"
 FORM = "bench"
@@ -302,7 +302,12 @@ def report(result: dict[str, Any]) -> None:
         ok = lat[f"{what}_p95_ms"] < P95_TARGET_MS if what == "routed" else None
         rows.append((label, measured, target, ok))
     slowest = min(t["leads_per_s"] for t in result["throughput"])
-    for key, label in (("validate_per_s", "validate+enrich"), ("score_per_s", "score")):
+    stage_lines = (
+        ("validate_per_s", "validate+enrich"),
+        ("score_per_s", "score"),
+        ("route_per_s", "route (500 owners, 200 rules)"),
+    )
+    for key, label in stage_lines:
         stage = result["stages"][key]
         rows.append(
             (
@@ -355,7 +360,11 @@ def main() -> int:
             "throughput": [throughput(server, w, args.leads, args.concurrency) for w in (1, 2)],
             "latency": latency(server, args.rate, args.seconds, args.concurrency),
             # lead.validate's own logic must never be what limits the pipeline
-            "stages": {"validate_per_s": validation_rate(), "score_per_s": scoring_rate()},
+            "stages": {
+                "validate_per_s": validation_rate(),
+                "score_per_s": scoring_rate(),
+                "route_per_s": routing_rate(),
+            },
         }
     except Failed as exc:
         print(f"bench-pipeline failed: {exc}", file=sys.stderr)

@@ -2,9 +2,10 @@
 
 Used by ``make bench-pipeline`` to print stage lines: the validation and
 enrichment of ``lead.validate`` (email, phone, names, title, device, channel,
-country, spam) and the rules of ``lead.score`` (the demo config's rules, with
-a few tracked events per lead) without the database, so they can be compared
-with the whole pipeline's rate and shown not to be its bottleneck.
+country, spam), the rules of ``lead.score`` (the demo config's rules, with
+a few tracked events per lead) and the decision of ``lead.route`` (500 owners
+in 50 teams, 200 rules, counters in memory) without the database, so they can
+be compared with the whole pipeline's rate and shown not to be its bottleneck.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from leadflow.config import load_config
+from leadflow.config import load_config, load_config_text
+from leadflow.routing.router import MemoryState, Router
 from leadflow.scoring.engine import Activity, LeadView, score
 from leadflow.validation.context import channel_of, country_code, device_of, locale_region
 from leadflow.validation.email import analyse_email
@@ -118,8 +120,59 @@ def scoring_rate(leads: int = 20_000, seed: int = 7) -> float:
 
 
 PATHS = ["/pricing", "/blog/post", "/pricing/enterprise", "/docs"]
+COUNTRIES = ["DE", "FR", "US", "GB", "BR", "JP", "IN", "ES", "IT", "CA"]
+
+
+def routing_config(owners: int = 500, teams: int = 50, rules: int = 200) -> str:
+    lines = ["owners:"]
+    lines += [
+        f"  - {{email: o{n}@x.com, timezone: Europe/Berlin, hours: 'Mon-Fri 08:00-20:00', "
+        f"max_per_day: 1000, weight: {1 + n % 3}, holidays: DE}}"
+        for n in range(owners)
+    ]
+    lines.append("teams:")
+    per = owners // teams
+    for t in range(teams):
+        members = ", ".join(f"o{n}@x.com" for n in range(t * per, (t + 1) * per))
+        lines.append(f"  t{t}: {{members: [{members}]}}")
+    lines += ["routing:", "  rules:"]
+    strategies = ["round_robin", "weighted", "least_loaded"]
+    for r in range(rules):
+        country = COUNTRIES[r % len(COUNTRIES)]
+        lines.append(
+            f"    - {{id: r{r}, to: {{team: t{r % teams}}}, strategy: {strategies[r % 3]}, "
+            f"when: {{all: [{{field: quality.country, equals: {country}}}, "
+            f"{{field: answers.plan, equals: p{r // len(COUNTRIES)}}}]}}}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def routing_rate(leads: int = 3000, seed: int = 7) -> float:
+    """Routing decisions per second with 500 owners and 200 rules, on one core."""
+    import asyncio
+
+    config = load_config_text(routing_config(), "bench-routing.yaml")
+    rng = random.Random(seed)
+    views = [
+        LeadView({}, {"country": rng.choice(COUNTRIES)}, {"plan": f"p{rng.randint(0, 21)}"})
+        for _ in range(leads)
+    ]
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, within hours
+
+    async def run() -> float:
+        state = MemoryState()
+        router = Router(config, state)
+        started = time.perf_counter()
+        for view in views:
+            decision = await router.route(view, now)
+            if decision.owner:
+                state.assigned(decision.owner)
+        return leads / (time.perf_counter() - started)
+
+    return asyncio.run(run())
 
 
 if __name__ == "__main__":
     print(f"validate + enrich: {validation_rate():.0f} leads/s on one core")
     print(f"score (demo rules): {scoring_rate():.0f} leads/s on one core")
+    print(f"route (500 owners, 200 rules): {routing_rate():.0f} leads/s on one core")

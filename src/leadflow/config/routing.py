@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,6 +55,11 @@ def parse_hours(value: str) -> tuple[Span, ...]:
             raise ValueError(f"{part.strip()!r}: the end is not after the start")
         spans.append(Span(frozenset(days), start, end))
     return tuple(spans)
+
+
+@lru_cache(maxsize=1024)
+def _spans(hours: str) -> tuple[Span, ...]:
+    return parse_hours(hours)
 
 
 class Absence(Strict):
@@ -120,7 +126,7 @@ class Owner(Strict):
         return ZoneInfo(self.timezone)
 
     def spans(self) -> tuple[Span, ...]:
-        return parse_hours(self.hours) if self.hours else ()
+        return _spans(self.hours) if self.hours else ()
 
 
 class Team(Strict):
@@ -200,13 +206,19 @@ def check_routing(
             raise ValueError(f"routing rule {rule.id!r}: there is no queue {target.queue!r}")
 
 
+@lru_cache(maxsize=256)
+def _calendar(country: str, year: int) -> dict[date, str]:
+    return {
+        day: str(name)
+        for day, name in public_holidays.country_holidays(country, years=year).items()
+    }
+
+
 def on_holiday(owner: Owner, day: date) -> str | None:
     """The public holiday's name when ``day`` is one in the owner's country."""
     if owner.holidays is None:
         return None
-    calendar = public_holidays.country_holidays(owner.holidays, years=day.year)
-    name = calendar.get(day)
-    return str(name) if name else None
+    return _calendar(owner.holidays, day.year).get(day)
 
 
 def local(owner: Owner, now: datetime) -> datetime:

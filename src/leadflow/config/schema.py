@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import limits
 import phonenumbers
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from leadflow.config.durations import parse_duration
 from leadflow.config.routing import Owner, Queue, Routing, Team, check_routing
@@ -298,6 +306,7 @@ class Connectors(Strict):
 
 
 class Config(Strict):
+    _owners: dict[str, Owner] = PrivateAttr(default_factory=dict)
     intake: Intake = Intake()
     validation: Validation = Validation()
     dedup: Dedup = Dedup()
@@ -321,8 +330,10 @@ class Config(Strict):
         return self
 
     def owner(self, email: str) -> Owner | None:
-        wanted = email.lower()
-        return next((o for o in self.owners if o.email.lower() == wanted), None)
+        return self._owners.get(email.lower())
+
+    def model_post_init(self, context: Any) -> None:
+        self._owners = {o.email.lower(): o for o in self.owners}
 
     def duplicate_window(self, form: Form) -> timedelta:
         return form.duplicate_window or self.intake.duplicate_window
