@@ -63,7 +63,7 @@ def test_explicit_mapping_wins_over_headers(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--map", "nope=email"], "the file has no column 'nope'"),
-        (["--map", "Town=town"], "'town' is not a matched field"),
+        (["--map", "Town=town"], "'town' is not one of first_name, last_name, email"),
         (["--map", "Town"], "expected SRC=FIELD"),
         (["--field", "dob:birthday"], "'birthday' is not a kind"),
         (["--id", "missing"], "has no column 'missing'"),

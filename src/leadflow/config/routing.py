@@ -6,27 +6,21 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as public_holidays
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from leadflow.config.durations import parse_duration
+from leadflow.config.base import Duration, RuleId, Slug, Strict, unique_ids
 from leadflow.config.scoring import Condition
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 Strategy = Literal["round_robin", "weighted", "least_loaded", "direct"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(
     r"^(?P<first>mon|tue|wed|thu|fri|sat|sun)(-(?P<last>mon|tue|wed|thu|fri|sat|sun))?"
     r"\s+(?P<start>([01]\d|2[0-3]):[0-5]\d)-(?P<end>([01]\d|2[0-4]):[0-5]\d)$"
 )
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +148,7 @@ class Target(Strict):
 
 
 class RoutingRule(Strict):
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    id: RuleId
     when: Condition | None = Field(default=None, description="No condition: every lead.")
     to: Target
     strategy: Strategy = "round_robin"
@@ -179,10 +173,7 @@ class Routing(Strict):
     @field_validator("rules")
     @classmethod
     def _unique(cls, value: list[RoutingRule]) -> list[RoutingRule]:
-        ids = [r.id for r in value]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"rule ids used twice: {', '.join(dupes)}")
+        unique_ids(r.id for r in value)
         return value
 
 

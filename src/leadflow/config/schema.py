@@ -14,26 +14,18 @@ from urllib.parse import urlsplit
 import limits
 import phonenumbers
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     field_validator,
     model_validator,
 )
 
+from leadflow.config.base import Duration, Slug, Strict
 from leadflow.config.durations import parse_duration
 from leadflow.config.routing import Owner, Queue, Routing, Team, check_routing
 from leadflow.config.scoring import Scoring
 from leadflow.fields import CONTROL_FIELDS, HONEYPOT_DEFAULT, LEAD_FIELDS
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _origin(value: str) -> str:

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -15,10 +14,9 @@ from pydantic import (
     model_validator,
 )
 
-from leadflow.config.durations import parse_duration
+from leadflow.config.base import Duration, RuleId, Strict, unique_ids
 from leadflow.fields import LEAD_FIELDS
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Category = Literal["fit", "intent", "behaviour", "data_quality"]
 CATEGORIES: tuple[Category, ...] = ("fit", "intent", "behaviour", "data_quality")
 Segment = Literal["cold", "warm", "hot"]
@@ -76,10 +74,6 @@ def check_field(value: str) -> str:
         f"{value!r} is not a lead field, quality.<key> or answers.<form input> "
         f"(lead fields: {', '.join(sorted(LEAD_FIELDS))})"
     )
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 OPERATORS = ("equals", "in", "contains", "matches", "between", "exists")
@@ -169,7 +163,7 @@ class Condition(Strict):
 
 
 class Rule(Strict):
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    id: RuleId
     category: Category
     when: Condition
     points: int = Field(ge=-100, le=100)
@@ -246,10 +240,7 @@ class Scoring(Strict):
     @field_validator("rules")
     @classmethod
     def _unique_ids(cls, value: list[Rule]) -> list[Rule]:
-        ids = [rule.id for rule in value]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"rule ids used twice: {', '.join(dupes)}")
+        unique_ids(rule.id for rule in value)
         return value
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -90,30 +90,38 @@ def _header_key(header: str) -> str:
     return "_".join(header.strip().lower().replace("-", "_").split())
 
 
-def plan_columns(
-    headers: Sequence[str], maps: Sequence[str] = (), extra: Sequence[str] = ()
-) -> Plan:
-    """Resolve ``--map SRC=FIELD`` and ``--field COLUMN:KIND`` against the file's headers."""
+def map_columns(
+    headers: Sequence[str],
+    maps: Sequence[str],
+    targets: Collection[str],
+    aliases: Mapping[str, str],
+) -> dict[str, str]:
+    """Target field -> source column: by header name or a known alias, then ``--map SRC=FIELD``
+    (an explicit mapping takes its column away from any field it fed by header)."""
     columns: dict[str, str] = {}
     for header in headers:
         key = _header_key(header)
-        target = key if key in LEAD_MATCH_FIELDS else HEADER_ALIASES.get(key)
-        if target and target not in columns:
+        target = key if key in targets else aliases.get(key)
+        if target is not None and target in targets and target not in columns:
             columns[target] = header
-    explicit: dict[str, str] = {}
     for item in maps:
         source, sep, target = item.partition("=")
         if not sep or not source or not target:
             raise MappingError(f"--map {item!r}: expected SRC=FIELD")
         if source not in headers:
             raise MappingError(f"--map {item!r}: the file has no column {source!r}")
-        if target not in LEAD_MATCH_FIELDS:
-            known = ", ".join(LEAD_MATCH_FIELDS)
-            raise MappingError(f"--map {item!r}: {target!r} is not a matched field ({known})")
-        explicit[target] = source
-    # An explicit mapping takes its column away from any field it fed by header.
-    taken = set(explicit.values())
-    columns = {t: s for t, s in columns.items() if s not in taken} | explicit
+        if target not in targets:
+            raise MappingError(f"--map {item!r}: {target!r} is not one of {', '.join(targets)}")
+        columns = {t: s for t, s in columns.items() if s != source and t != target}
+        columns[target] = source
+    return columns
+
+
+def plan_columns(
+    headers: Sequence[str], maps: Sequence[str] = (), extra: Sequence[str] = ()
+) -> Plan:
+    """Resolve ``--map SRC=FIELD`` and ``--field COLUMN:KIND`` against the file's headers."""
+    columns = map_columns(headers, maps, LEAD_MATCH_FIELDS, HEADER_ALIASES)
     fields = [Field(name, LEAD_MATCH_FIELDS[name]) for name in LEAD_MATCH_FIELDS if name in columns]
     for item in extra:
         column, sep, kind = item.rpartition(":")

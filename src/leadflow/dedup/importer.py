@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from leadflow.config import Config
 from leadflow.db import transaction
-from leadflow.dedup.batch import HEADER_ALIASES, MappingError
+from leadflow.dedup.batch import HEADER_ALIASES, map_columns
 from leadflow.dedup.matching import Kind, normalise
 from leadflow.dedup.service import dedupe_lead
 from leadflow.fields import LEAD_FIELDS
@@ -30,9 +30,9 @@ from leadflow.leads import repository as leads
 from leadflow.models import Account, Lead, LeadStatus
 from leadflow.models.base import new_id, utcnow
 from leadflow.validation.context import country_code
-from leadflow.validation.email import EmailKind, analyse_email
+from leadflow.validation.email import analyse_email
 from leadflow.validation.phone import analyse_phone
-from leadflow.validation.service import website_domain
+from leadflow.validation.service import company_domain, website_domain
 
 CONTACT_FIELDS = (*(name for name in LEAD_FIELDS if name != "full_name"), "owner")
 ACCOUNT_FIELDS = ("name", "domain", "owner", "country")
@@ -59,24 +59,9 @@ def _header_key(header: str) -> str:
 
 def plan_import(headers: Sequence[str], maps: Sequence[str], *, accounts: bool) -> dict[str, str]:
     """Target field -> source column, by header name or alias, then ``--map SRC=FIELD``."""
-    targets = ACCOUNT_FIELDS if accounts else CONTACT_FIELDS
-    aliases = ACCOUNT_ALIASES if accounts else {**HEADER_ALIASES, "contact_owner": "owner"}
-    columns: dict[str, str] = {}
-    for header in headers:
-        key = _header_key(header)
-        target = key if key in targets else aliases.get(key)
-        if target in targets and target not in columns:
-            columns[target] = header
-    for item in maps:
-        source, sep, target = item.partition("=")
-        if not sep or not source or not target:
-            raise MappingError(f"--map {item!r}: expected SRC=FIELD")
-        if source not in headers:
-            raise MappingError(f"--map {item!r}: the file has no column {source!r}")
-        if target not in targets:
-            raise MappingError(f"--map {item!r}: {target!r} is not one of {', '.join(targets)}")
-        columns = {t: s for t, s in columns.items() if s != source} | {target: source}
-    return columns
+    if accounts:
+        return map_columns(headers, maps, ACCOUNT_FIELDS, ACCOUNT_ALIASES)
+    return map_columns(headers, maps, CONTACT_FIELDS, {**HEADER_ALIASES, "contact_owner": "owner"})
 
 
 @dataclass
@@ -125,9 +110,7 @@ def _contact(values: dict[str, str]) -> Lead | None:
         "phone_e164": phone.e164,
         "phone_valid": phone.valid,
         "country": country,
-        "company_domain": email.domain
-        if email.kind is EmailKind.BUSINESS
-        else website_domain(lead.website),
+        "company_domain": company_domain(email, lead.website),
     }
     lead.company_domain = lead.quality["company_domain"]
     return lead

@@ -18,7 +18,7 @@ from leadflow.validation.context import (
     locale_region,
 )
 from leadflow.validation.deliverability import check_deliverability
-from leadflow.validation.email import EmailKind, analyse_email
+from leadflow.validation.email import EmailKind, EmailQuality, analyse_email
 from leadflow.validation.lists import builtin_spam_terms
 from leadflow.validation.people import function_of, seniority_of, tidy_company, tidy_name
 from leadflow.validation.phone import analyse_phone
@@ -36,6 +36,11 @@ def website_domain(url: str | None) -> str | None:
     except ValueError:
         return None
     return host.lower().removeprefix("www.") if host else None
+
+
+def company_domain(email: EmailQuality, website: str | None) -> str | None:
+    """The company's own domain: a business email's, else the website's."""
+    return email.domain if email.kind is EmailKind.BUSINESS else website_domain(website)
 
 
 async def validate_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
@@ -100,9 +105,7 @@ async def validate_lead(session: AsyncSession, lead: Lead, config: Config) -> St
         flags.append("released_from_quarantine")
 
     seniority = seniority_of(lead.title)
-    lead.company_domain = (
-        email.domain if email.kind is EmailKind.BUSINESS else website_domain(lead.website)
-    )
+    lead.company_domain = company_domain(email, lead.website)
     lead.quality = {
         "email_valid": email.valid,
         "email_kind": email.kind.value if email.kind else None,
