@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve worker test lint fmt check-migrations bench-intake bench-pipeline bench-dedup clean
+.PHONY: help install serve worker test lint fmt check-migrations bench-intake bench-pipeline bench-dedup bench-backtest clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,10 @@ bench-pipeline: $(STAMP) ## Leads/s through the pipeline (1 and 2 workers) and l
 bench-dedup: $(STAMP) ## Pairwise precision, recall, F1 of leadflow dedup vs Splink (fake_1000, FEBRL3, FEBRL4)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.dedup_quality
+	$(BIN)/python -m bench.dedup_lookup
+
+bench-backtest: $(STAMP) ## Seconds for leadflow backtest on 100,000 generated leads (target < 10 s); appends to bench/RESULTS.md
+	$(BIN)/python -m bench.backtest --record
 
 clean: ## Remove the virtualenv, caches and local data (var/)
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

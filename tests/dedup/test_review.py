@@ -183,3 +183,18 @@ async def test_duplicate_stats_count_merges_by_reason(
     assert stats["leads"] == 3
     assert (stats["duplicates"], stats["by_reason"]) == (1, {"same_email": 1})
     assert stats["duplicate_rate"] == round(1 / 3, 4)
+
+
+async def test_alike_addresses_are_never_merged_without_a_person(
+    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    first = await open_form(client, Mail="jonathan.smith@acme.de", **JONATHAN)
+    await drain(app)
+    typo = await open_form(client, Mail="jonathan.smit@acme.de", **JONATHAN)
+    await drain(app)
+
+    lead = await get(client, auth, typo)
+    assert lead["duplicate_of"] is None
+    assert step(lead)["decision"] == "possible"
+    assert step(lead)["possible"][0]["lead"] == first
+    assert step(lead)["possible"][0]["probability"] >= 0.95  # likely, and still a person's call

@@ -32,6 +32,8 @@ import jellyfish
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
+from leadflow.validation.lists import ROLE_LOCAL_PARTS
+
 
 class Kind(StrEnum):
     """How a field is normalised and compared (``--field COLUMN:KIND``)."""
@@ -268,8 +270,9 @@ def blocking_keys(fields: Sequence[Field], record: Record) -> set[str]:
         if f.kind is Kind.EMAIL:
             keys.add(f"e:{value}")
             local = value.partition("@")[0]
-            if len(local) >= 5:
-                keys.add(f"m:{local}")  # the same mailbox name at another domain
+            if len(local) >= 5 and local.split("+")[0] not in ROLE_LOCAL_PARTS:
+                # The same mailbox name at another domain (not info@, office@: shared by all).
+                keys.add(f"m:{local}")
         elif f.kind is Kind.PHONE and len(value) >= 8:
             keys.add(f"p:{value[-8:]}")  # national or international, the same number
         elif f.kind in (Kind.DATE, Kind.POSTCODE, Kind.COMPANY, Kind.TEXT):

@@ -47,7 +47,6 @@ FIELDS: tuple[Field, ...] = tuple(Field(name, kind) for name, kind in LEAD_MATCH
 # Two leads taken at random from a database of a million are one person about
 # once in a million: the evidence must overcome these odds.
 MODEL = Model.default(FIELDS, prior=1e-6)
-_EMAIL = [f.name for f in FIELDS].index("email")
 
 
 def match_values(lead: Lead) -> dict[str, str]:
@@ -83,7 +82,9 @@ def judge(lead: Lead, candidate: Lead, config: Config) -> Verdict:
     vector = levels(FIELDS, mine, theirs)
     match = score_vector(MODEL, vector)
     keys = matched_keys(blocking_keys(FIELDS, mine), blocking_keys(FIELDS, theirs))
-    different_emails = vector[_EMAIL] == 0
+    # Two addresses that are not the same key are two addresses, however alike
+    # (a colleague's, a typo): a person decides.
+    different_emails = bool(mine["email"] and theirs["email"] and mine["email"] != theirs["email"])
     if mine["email"] and mine["email"] == theirs["email"]:
         return Verdict("same", candidate, match, "same_email", keys)
     if mine["phone"] and mine["phone"] == theirs["phone"] and not different_emails:
