@@ -147,8 +147,8 @@ class Report:
 
     @property
     def target_met(self) -> bool | None:
-        """leadflow's F1 >= Splink's; None when either has no figure."""
-        ours, ref = (r.f1 for r in self.results)
+        """leadflow's F1 >= Splink's (the reference); None when either has no figure."""
+        ours, ref = (r.f1 for r in self.results[:2])
         return None if ours is None or ref is None else ours >= ref
 
 
@@ -420,8 +420,15 @@ def run_leadflow(ds: DataSet, csv: Path, exe: Path, timeout: float) -> Result:
     return result
 
 
-def run_splink(ds: DataSet, csv: Path, model: SplinkModel) -> Result:
-    """Train the model on the CSV, predict, cluster; all inside one in-memory DuckDB."""
+SWEEP = (0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def run_splink(ds: DataSet, csv: Path, model: SplinkModel) -> list[Result]:
+    """Train the model on the CSV, predict, cluster; all inside one in-memory DuckDB.
+
+    Two rows: the documented threshold (the reference), and the best F1 over a
+    sweep of thresholds chosen with the truth in hand: an oracle no user has,
+    printed so the reference cannot be said to be held back by its threshold."""
     start = time.perf_counter()
     df = pd.read_csv(csv, dtype=str, keep_default_na=False)
     df = df.astype(object).where(df != "", None)  # missing is NULL to Splink, not ""
@@ -443,18 +450,27 @@ def run_splink(ds: DataSet, csv: Path, model: SplinkModel) -> Result:
                     rule, estimate_without_term_frequencies=model.em_without_term_frequencies
                 )
             pairs = linker.inference.predict(**model.predict)
-            clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-                pairs, threshold_match_probability=model.cluster_threshold
-            ).as_pandas_dataframe()
+
+            def at(threshold: float, tool: str) -> Result:
+                clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+                    pairs, threshold_match_probability=threshold
+                ).as_pandas_dataframe()
+                predicted = dict(
+                    zip(
+                        clusters[ds.id_column].astype(str),
+                        clusters["cluster_id"].astype(str),
+                        strict=True,
+                    )
+                )
+                return score(tool, predicted, ds.truth)
+
+            reference = at(model.cluster_threshold, "splink (reference)")
+            reference.seconds = time.perf_counter() - start
+            sweep = [at(t, f"splink (best: {t})") for t in SWEEP]
     finally:
         con.close()
-    seconds = time.perf_counter() - start
-    predicted = dict(
-        zip(clusters[ds.id_column].astype(str), clusters["cluster_id"].astype(str), strict=True)
-    )
-    result = score("splink (reference)", predicted, ds.truth)
-    result.seconds = seconds
-    return result
+    best = max(sweep, key=lambda r: r.f1 or 0.0)
+    return [reference, best]
 
 
 # ---------------------------------------------------------------- output
@@ -465,13 +481,18 @@ def fmt(value: float | None, spec: str) -> str:
 
 
 def verdict(report: Report) -> str:
-    ours, ref = (r.f1 for r in report.results)
+    ours, ref = (r.f1 for r in report.results[:2])
     if report.target_met is None:
         why = next(r.error for r in report.results if r.f1 is None)
         return f"{report.name}: target missed (no figure: {why})"
     word = "met" if report.target_met else "missed"
     sign = ">=" if report.target_met else "<"
-    return f"{report.name}: target {word} (leadflow F1 {ours:.4f} {sign} splink F1 {ref:.4f})"
+    line = f"{report.name}: target {word} (leadflow F1 {ours:.4f} {sign} splink F1 {ref:.4f}"
+    if len(report.results) > 2 and report.results[2].f1 is not None and ours is not None:
+        oracle = report.results[2]
+        beats = ">=" if ours >= oracle.f1 else "<"
+        line += f"; {beats} {oracle.tool}'s {oracle.f1:.4f}"
+    return line + ")"
 
 
 def print_table(report: Report) -> None:
@@ -553,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
                 true_pairs=pair_count(Counter(ds.truth.values()).values()),
                 splink_model=model.source,
                 splink_cluster_threshold=model.cluster_threshold,
-                results=[ours, run_splink(ds, csv, model)],
+                results=[ours, *run_splink(ds, csv, model)],
             )
             reports.append(report)
             if not args.json:
