@@ -463,5 +463,13 @@ def import_file(
         typer.echo(f"  ... and {len(report.skipped) - 20} more", err=True)
 
 
+from leadflow.routing.cli import route  # noqa: E402 - registered last
+from leadflow.scoring.cli import backtest, scoring_app  # noqa: E402
+
+app.command("backtest")(backtest)
+app.add_typer(scoring_app, name="scoring")
+app.command("route")(route)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,370 @@
+"""``leadflow backtest``: how well the rules would have ranked leads whose outcome is known.
+
+Every row of a file of past leads is scored with the rules (exactly as the
+``lead.score`` stage would, see :mod:`leadflow.scoring.history`), and the
+scores are held against the outcomes:
+
+- per segment: leads, conversions, conversion rate and lift over the base rate,
+  i.e. whether hot leads really convert more than warm ones, and warm more than cold;
+- the AUC of the score: the chance that a converted lead scores above one that
+  did not (ties count half), the Mann-Whitney U statistic over P·N;
+- a calibration table: conversion rate per score band, to see whether a higher
+  score means a likelier sale all the way up.
+
+With a second rule set the same figures are shown side by side, scored on the
+same rows, so a change to the rules can be judged before it is deployed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import repeat
+from typing import Any
+
+from leadflow.config.scoring import Scoring, Segment
+from leadflow.scoring.engine import LeadView, ruleset_version, score
+from leadflow.scoring.history import History, HistoryPlan, unreachable, view_of
+
+SEGMENTS: tuple[Segment, ...] = ("hot", "warm", "cold")
+BANDS: tuple[tuple[int, int], ...] = ((0, 19), (20, 39), (40, 59), (60, 79), (80, 100))
+
+Progress = Callable[[int], None]
+
+
+def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """P(score of a converted lead > score of another), ties counting half; None without both.
+
+    Scores are grouped by value, so this is one sort of the distinct scores:
+    the sum over converted leads of (others scoring lower + half of those tied).
+    """
+    positives: Counter[float] = Counter()
+    negatives: Counter[float] = Counter()
+    for value, label in zip(scores, labels, strict=True):
+        (positives if label else negatives)[value] += 1
+    p, n = sum(positives.values()), sum(negatives.values())
+    if not p or not n:
+        return None
+    below = 0
+    u = 0.0
+    for value in sorted(positives.keys() | negatives.keys()):
+        u += positives[value] * (below + negatives[value] / 2)
+        below += negatives[value]
+    return u / (p * n)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentStats:
+    segment: str
+    count: int
+    conversions: int
+    rate: float | None
+    lift: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "segment": self.segment,
+            "count": self.count,
+            "conversions": self.conversions,
+            "rate": self.rate,
+            "lift": self.lift,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    low: int
+    high: int
+    count: int
+    mean_score: float | None
+    rate: float | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.low}-{self.high}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "band": self.name,
+            "low": self.low,
+            "high": self.high,
+            "count": self.count,
+            "mean_score": self.mean_score,
+            "rate": self.rate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One rule set's scores on the file, and what they say."""
+
+    name: str
+    source: str
+    ruleset_version: str
+    rules: int
+    scores: list[int]
+    segments: list[SegmentStats]
+    auc: float | None
+    calibration: list[Band]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "ruleset_version": self.ruleset_version,
+            "rules": self.rules,
+            "auc": self.auc,
+            "segments": [s.as_dict() for s in self.segments],
+            "calibration": [b.as_dict() for b in self.calibration],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    name: str  # "current", "compare"
+    source: str  # where it came from, as a person would recognise it
+    scoring: Scoring
+
+
+def _rate(hits: int, count: int) -> float | None:
+    return hits / count if count else None
+
+
+def summarise(
+    ruleset: RuleSet, scores: list[int], segments: list[str], labels: Sequence[bool]
+) -> Evaluation:
+    """The figures of one rule set from its scores and segments."""
+    base = _rate(sum(labels), len(labels))
+    stats = []
+    for segment in (*SEGMENTS, "all"):
+        members = [
+            lab for seg, lab in zip(segments, labels, strict=True) if segment in (seg, "all")
+        ]
+        rate = _rate(sum(members), len(members))
+        lift = rate / base if rate is not None and base else None
+        stats.append(SegmentStats(segment, len(members), sum(members), rate, lift))
+    bands = []
+    for low, high in BANDS:
+        inside = [(s, lab) for s, lab in zip(scores, labels, strict=True) if low <= s <= high]
+        mean = sum(s for s, _ in inside) / len(inside) if inside else None
+        bands.append(
+            Band(low, high, len(inside), mean, _rate(sum(b for _, b in inside), len(inside)))
+        )
+    return Evaluation(
+        ruleset.name,
+        ruleset.source,
+        ruleset_version(ruleset.scoring),
+        len(ruleset.scoring.rules),
+        scores,
+        stats,
+        auc(scores, labels),
+        bands,
+    )
+
+
+def evaluate(
+    rulesets: Sequence[RuleSet],
+    views: Iterable[LeadView],
+    labels: Sequence[bool],
+    *,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> list[Evaluation]:
+    """Score every view with every rule set (one pass over the views, built once)."""
+    moment = now or datetime.now(UTC)
+    scores: list[list[int]] = [[] for _ in rulesets]
+    segments: list[list[str]] = [[] for _ in rulesets]
+    for n, view in enumerate(views, 1):
+        for i, ruleset in enumerate(rulesets):
+            result = score(ruleset.scoring, view, moment)
+            scores[i].append(result.score)
+            segments[i].append(result.segment)
+        if progress and n % 1000 == 0:
+            progress(1000)
+    if progress:
+        progress(len(labels) % 1000)
+    return [
+        summarise(ruleset, scores[i], segments[i], labels) for i, ruleset in enumerate(rulesets)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    file: str
+    label: str
+    rows: int
+    conversions: int
+    evaluations: list[Evaluation]
+    notes: list[str]
+
+    @property
+    def base_rate(self) -> float:
+        return self.conversions / self.rows if self.rows else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "label": self.label,
+            "rows": self.rows,
+            "conversions": self.conversions,
+            "base_rate": self.base_rate,
+            "rulesets": [e.as_dict() for e in self.evaluations],
+            "notes": self.notes,
+        }
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _lift(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _auc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _mean(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def render(report: Report) -> str:
+    """The report as a person reads it: one block of columns per rule set, side by side."""
+    evals = report.evaluations
+    gap = "  |  "
+    width = 33  # one rule set's block: 7 + 1 + 9 + 1 + 7 + 1 + 7
+
+    def row(head: str, cells: Iterable[str]) -> str:
+        return f"{head:<9}" + gap.join(f"{cell:<{width}}" for cell in cells)
+
+    lines = [
+        f"{report.file}: {report.rows} leads, {report.conversions} converted "
+        f"(base rate {_pct(report.base_rate)}), outcome column {report.label!r}",
+    ]
+    lines += [
+        f"  {e.name}: {e.source} ({e.rules} rules, version {e.ruleset_version})" for e in evals
+    ]
+    lines.append("")
+    if len(evals) > 1:
+        lines.append(row("", (f"{e.name:>7}" for e in evals)))
+    lines.append(
+        row("segment", (f"{'leads':>7} {'converted':>9} {'rate':>7} {'lift':>7}" for _ in evals))
+    )
+    for index, segment in enumerate((*SEGMENTS, "all")):
+        cells = (
+            f"{s.count:>7} {s.conversions:>9} {_pct(s.rate):>7} {_lift(s.lift):>7}"
+            for s in (e.segments[index] for e in evals)
+        )
+        lines.append(row(segment, cells))
+    lines.append("")
+    lines.append(row("AUC", (f"{_auc(e.auc):>7}" for e in evals)))
+    lines.append(
+        "(the chance that a converted lead outscores one that did not; 0.5 is a coin toss)"
+    )
+    lines.append("")
+    lines.append(row("score", (f"{'leads':>7} {'avg score':>9} {'rate':>7}" for _ in evals)))
+    for index, (low, high) in enumerate(BANDS):
+        cells = (
+            f"{b.count:>7} {_mean(b.mean_score):>9} {_pct(b.rate):>7}"
+            for b in (e.calibration[index] for e in evals)
+        )
+        lines.append(row(f"{low}-{high}", cells))
+    if report.notes:
+        lines.append("")
+        lines.extend(f"Note: {note}" for note in report.notes)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+PARALLEL_MIN = 20_000  # rows from which worker processes pay for their start
+CHUNK = 5_000
+
+
+def _score_chunk(
+    plan: HistoryPlan,
+    region: str | None,
+    rows: Sequence[dict[str, str]],
+    scorings: Sequence[Scoring],
+    now: datetime,
+) -> list[list[tuple[int, str]]]:
+    """(score, segment) of each row for each rule set: one worker's share of the file."""
+    out: list[list[tuple[int, str]]] = [[] for _ in scorings]
+    for row in rows:
+        view = view_of(plan, row, region)
+        for i, scoring in enumerate(scorings):
+            result = score(scoring, view, now)
+            out[i].append((result.score, result.segment))
+    return out
+
+
+def _evaluate_parallel(
+    history: History,
+    rulesets: Sequence[RuleSet],
+    now: datetime,
+    jobs: int,
+    progress: Progress | None,
+) -> list[Evaluation]:
+    """As :func:`evaluate`, over chunks of rows in ``jobs`` processes (results kept in order)."""
+    scorings = [r.scoring for r in rulesets]
+    chunks = [history.rows[i : i + CHUNK] for i in range(0, len(history.rows), CHUNK)]
+    scores: list[list[int]] = [[] for _ in rulesets]
+    segments: list[list[str]] = [[] for _ in rulesets]
+    # spawn, not fork: the progress bar runs a thread, and forking a threaded process is unsafe.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = pool.map(
+            _score_chunk,
+            repeat(history.plan),
+            repeat(history.region),
+            chunks,
+            repeat(scorings),
+            repeat(now),
+        )
+        for chunk, result in zip(chunks, results, strict=True):
+            for i, pairs in enumerate(result):
+                scores[i].extend(s for s, _ in pairs)
+                segments[i].extend(seg for _, seg in pairs)
+            if progress:
+                progress(len(chunk))
+    return [
+        summarise(ruleset, scores[i], segments[i], history.labels)
+        for i, ruleset in enumerate(rulesets)
+    ]
+
+
+def backtest(
+    history: History,
+    rulesets: Sequence[RuleSet],
+    *,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    jobs: int = 1,
+) -> Report:
+    """Score the file's rows with each rule set and summarise them against the outcomes.
+
+    With ``jobs`` > 1 and a long file, rows are scored in that many processes:
+    the enrichment (email and phone parsing) is most of the time, and each row is
+    independent of the others.
+    """
+    moment = now or datetime.now(UTC)
+    if jobs > 1 and len(history.rows) >= PARALLEL_MIN:
+        evaluations = _evaluate_parallel(history, rulesets, moment, jobs, progress)
+    else:
+        evaluations = evaluate(
+            rulesets, history.views(), history.labels, now=moment, progress=progress
+        )
+    notes: list[str] = []
+    for ruleset in rulesets:
+        prefix = f"{ruleset.name}: " if len(rulesets) > 1 else ""
+        notes.extend(prefix + note for note in unreachable(ruleset.scoring, history.plan))
+    return Report(
+        str(history.path),
+        history.plan.label,
+        len(history.rows),
+        history.conversions,
+        evaluations,
+        notes,
+    )
