@@ -340,3 +340,35 @@ def test_long_files_are_scored_in_worker_processes_with_the_same_result(
     assert shared.evaluations[0].scores == alone.evaluations[0].scores
     assert shared.as_dict() == alone.as_dict()
     assert sum(seen) == 32
+
+
+def test_backtest_shows_where_the_routing_would_send_the_leads() -> None:
+    code, out, err = backtest(str(HISTORY), "--label", "Converted", "--json")
+
+    assert code == 0, err
+    routing = {r["assignee"]: (r["leads"], r["conversions"]) for r in json.loads(out)["routing"]}
+    segments = {s["segment"]: s["leads"] for s in json.loads(out)["rulesets"][0]["segments"]}
+    # the demo config: cold leads are not for a person, the rest go by country to the teams
+    assert routing["queue:nurture"][0] == segments["cold"]
+    assert sum(n for n, _ in routing.values()) == 32
+    assert sum(c for _, c in routing.values()) == 10
+    assert {"ana@example.com", "luca@example.com"} <= routing.keys()
+
+
+def test_the_routing_distribution_is_the_same_in_worker_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from leadflow.scoring import backtest as module
+    from leadflow.scoring.history import load_history
+
+    config = load_config(None)
+    rules = [module.RuleSet("current", "demo", config.scoring)]
+    history = load_history(HISTORY, label="Converted")
+    alone = module.backtest(history, rules, config=config)
+    monkeypatch.setattr(module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(module, "CHUNK", 40)  # one chunk: the round-robin turns match
+
+    shared = module.backtest(history, rules, jobs=2, config=config)
+
+    assert shared.routing == alone.routing
+    assert "routing (current rules" in module.render(alone)

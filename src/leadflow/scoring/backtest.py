@@ -13,10 +13,17 @@ scores are held against the outcomes:
 
 With a second rule set the same figures are shown side by side, scored on the
 same rows, so a change to the rules can be judged before it is deployed.
+
+With the config's routing, the report also shows how the leads would have been
+distributed per owner and queue (scored by the current rules, routed by the
+current routing; capacity, working hours and out-of-office are not simulated,
+since the file's leads arrived over many days), and the conversion rate of each.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +33,9 @@ from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
 
+from leadflow.config import Config
 from leadflow.config.scoring import Scoring, Segment
+from leadflow.routing.router import MemoryState, Router
 from leadflow.scoring.engine import LeadView, ruleset_version, score
 from leadflow.scoring.history import History, HistoryPlan, unreachable, view_of
 
@@ -130,6 +139,54 @@ class RuleSet:
     scoring: Scoring
 
 
+def without_limits(config: Config) -> Config:
+    """The config with no capacity, hours, holidays or absences: the file spans many days."""
+    data = config.model_dump(by_alias=True)
+    for owner in data["owners"]:
+        owner.update(max_per_day=None, max_open=None, hours=None, holidays=None, out_of_office=[])
+    return Config.model_validate(data)
+
+
+def route_all(
+    config: Config, views: Sequence[LeadView], scored: Sequence[tuple[int, str]]
+) -> list[str]:
+    """Where each lead would go: an owner's email, or ``queue:<name>``."""
+    router = Router(config, MemoryState())
+    state = router.state
+    assert isinstance(state, MemoryState)
+    now = datetime.now(UTC)
+
+    async def run() -> list[str]:
+        out = []
+        for view, (points, segment) in zip(views, scored, strict=True):
+            fields = {**view.fields, "score": points, "segment": segment}
+            decision = await router.route(dataclasses.replace(view, fields=fields), now)
+            if decision.owner:
+                state.assigned(decision.owner)
+                out.append(decision.owner)
+            else:
+                out.append(f"queue:{decision.queue}")
+        return out
+
+    return asyncio.run(run())
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    assignee: str  # an owner's email or queue:<name>
+    count: int
+    conversions: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"assignee": self.assignee, "leads": self.count, "conversions": self.conversions}
+
+
+def distribution(assignees: Sequence[str], labels: Sequence[bool]) -> list[Share]:
+    counts = Counter(assignees)
+    won = Counter(a for a, label in zip(assignees, labels, strict=True) if label)
+    return [Share(a, n, won[a]) for a, n in counts.most_common()]
+
+
 def _rate(hits: int, count: int) -> float | None:
     return hits / count if count else None
 
@@ -200,6 +257,7 @@ class Report:
     conversions: int
     evaluations: list[Evaluation]
     notes: list[str]
+    routing: list[Share] = dataclasses.field(default_factory=list)
 
     @property
     def base_rate(self) -> float:
@@ -213,6 +271,7 @@ class Report:
             "conversions": self.conversions,
             "base_rate": self.base_rate,
             "rulesets": [e.as_dict() for e in self.evaluations],
+            "routing": [share.as_dict() for share in self.routing],
             "notes": self.notes,
         }
 
@@ -274,6 +333,17 @@ def render(report: Report) -> str:
             for b in (e.calibration[index] for e in evals)
         )
         lines.append(row(f"{low}-{high}", cells))
+    if report.routing:
+        lines.append("")
+        lines.append("routing (current rules; capacity, hours and absences not simulated):")
+        lines.append(
+            f"  {'owner or queue':<36} {'leads':>7} {'share':>7} {'converted':>9} {'rate':>7}"
+        )
+        for share in report.routing:
+            lines.append(
+                f"  {share.assignee:<36} {share.count:>7} {_pct(share.count / report.rows):>7} "
+                f"{share.conversions:>9} {_pct(_rate(share.conversions, share.count)):>7}"
+            )
     if report.notes:
         lines.append("")
         lines.extend(f"Note: {note}" for note in report.notes)
@@ -290,15 +360,20 @@ def _score_chunk(
     rows: Sequence[dict[str, str]],
     scorings: Sequence[Scoring],
     now: datetime,
-) -> list[list[tuple[int, str]]]:
-    """(score, segment) of each row for each rule set: one worker's share of the file."""
+    routing: Config | None = None,
+) -> tuple[list[list[tuple[int, str]]], list[str]]:
+    """(score, segment) of each row for each rule set, and where the current rules would
+    send it: one worker's share of the file."""
     out: list[list[tuple[int, str]]] = [[] for _ in scorings]
+    views = []
     for row in rows:
         view = view_of(plan, row, region)
+        views.append(view)
         for i, scoring in enumerate(scorings):
             result = score(scoring, view, now)
             out[i].append((result.score, result.segment))
-    return out
+    assignees = route_all(routing, views, out[0]) if routing is not None else []
+    return out, assignees
 
 
 def _evaluate_parallel(
@@ -307,7 +382,8 @@ def _evaluate_parallel(
     now: datetime,
     jobs: int,
     progress: Progress | None,
-) -> list[Evaluation]:
+    routing: Config | None = None,
+) -> tuple[list[Evaluation], list[str]]:
     """As :func:`evaluate`, over chunks of rows in ``jobs`` processes (results kept in order)."""
     scorings = [r.scoring for r in rulesets]
     chunks = [history.rows[i : i + CHUNK] for i in range(0, len(history.rows), CHUNK)]
@@ -322,17 +398,21 @@ def _evaluate_parallel(
             chunks,
             repeat(scorings),
             repeat(now),
+            repeat(routing),
         )
-        for chunk, result in zip(chunks, results, strict=True):
+        assignees: list[str] = []
+        for chunk, (result, routed) in zip(chunks, results, strict=True):
+            assignees.extend(routed)
             for i, pairs in enumerate(result):
                 scores[i].extend(s for s, _ in pairs)
                 segments[i].extend(seg for _, seg in pairs)
             if progress:
                 progress(len(chunk))
-    return [
+    evaluations = [
         summarise(ruleset, scores[i], segments[i], history.labels)
         for i, ruleset in enumerate(rulesets)
     ]
+    return evaluations, assignees
 
 
 def backtest(
@@ -342,6 +422,7 @@ def backtest(
     now: datetime | None = None,
     progress: Progress | None = None,
     jobs: int = 1,
+    config: Config | None = None,
 ) -> Report:
     """Score the file's rows with each rule set and summarise them against the outcomes.
 
@@ -350,12 +431,19 @@ def backtest(
     independent of the others.
     """
     moment = now or datetime.now(UTC)
+    routing = without_limits(config) if config is not None else None
+    assignees: list[str] = []
     if jobs > 1 and len(history.rows) >= PARALLEL_MIN:
-        evaluations = _evaluate_parallel(history, rulesets, moment, jobs, progress)
-    else:
-        evaluations = evaluate(
-            rulesets, history.views(), history.labels, now=moment, progress=progress
+        evaluations, assignees = _evaluate_parallel(
+            history, rulesets, moment, jobs, progress, routing
         )
+    else:
+        views = list(history.views())
+        evaluations = evaluate(rulesets, views, history.labels, now=moment, progress=progress)
+        if routing is not None:
+            thresholds = rulesets[0].scoring.thresholds
+            scored = [(points, thresholds.segment(points)) for points in evaluations[0].scores]
+            assignees = route_all(routing, views, scored)
     notes: list[str] = []
     for ruleset in rulesets:
         prefix = f"{ruleset.name}: " if len(rulesets) > 1 else ""
@@ -367,4 +455,5 @@ def backtest(
         history.conversions,
         evaluations,
         notes,
+        distribution(assignees, history.labels) if assignees else [],
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from leadflow.config import Config
     from leadflow.config.scoring import Scoring
     from leadflow.scoring.history import History
 
@@ -59,14 +60,19 @@ RegionOption = Annotated[
 ]
 
 
-def _scoring_or_exit(path: Path | None) -> tuple[Scoring, str]:
-    """The rules of ``--config`` / LEADFLOW_CONFIG / the demo, as the other commands load them."""
+def _config_and_source(path: Path | None) -> tuple[Config, str]:
+    """The config of ``--config`` / LEADFLOW_CONFIG / the demo, as the other commands load it."""
     from leadflow.cli import _config_or_exit
     from leadflow.settings import get_settings
 
     chosen = path or get_settings().config
     config = _config_or_exit(chosen)
-    return config.scoring, str(chosen) if chosen else "built-in demo config"
+    return config, str(chosen) if chosen else "built-in demo config"
+
+
+def _scoring_or_exit(path: Path | None) -> tuple[Scoring, str]:
+    config, source = _config_and_source(path)
+    return config.scoring, source
 
 
 def _history_or_exit(
@@ -111,8 +117,8 @@ def backtest(
     from leadflow.scoring.backtest import RuleSet, render
     from leadflow.scoring.backtest import backtest as run
 
-    current, source = _scoring_or_exit(config_path)
-    rulesets = [RuleSet("current", source, current)]
+    config, source = _config_and_source(config_path)
+    rulesets = [RuleSet("current", source, config.scoring)]
     if compare is not None:
         from leadflow.cli import _config_or_exit
 
@@ -125,6 +131,7 @@ def backtest(
             rulesets,
             progress=lambda n: bar.advance(task, n),
             jobs=jobs or os.cpu_count() or 1,
+            config=config,
         )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
