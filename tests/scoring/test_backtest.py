@@ -347,7 +347,7 @@ def test_backtest_shows_where_the_routing_would_send_the_leads() -> None:
 
     assert code == 0, err
     routing = {r["assignee"]: (r["leads"], r["conversions"]) for r in json.loads(out)["routing"]}
-    segments = {s["segment"]: s["leads"] for s in json.loads(out)["rulesets"][0]["segments"]}
+    segments = {s["segment"]: s["count"] for s in json.loads(out)["rulesets"][0]["segments"]}
     # the demo config: cold leads are not for a person, the rest go by country to the teams
     assert routing["queue:nurture"][0] == segments["cold"]
     assert sum(n for n, _ in routing.values()) == 32
