@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import weakref
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -79,6 +82,22 @@ def check_field(value: str) -> str:
 OPERATORS = ("equals", "in", "contains", "matches", "between", "exists")
 
 
+_MEMO: dict[int, tuple[weakref.ref[Any], str]] = {}
+
+
+def _memo(owner: Any, compute: Callable[[], str]) -> str:
+    """A value derived once from a frozen config object (read for every lead scored).
+
+    Kept beside the object rather than on it: pydantic's private attributes cost
+    microseconds a read, which a rule evaluated per lead cannot afford."""
+    hit = _MEMO.get(id(owner))
+    if hit is not None and hit[0]() is owner:
+        return hit[1]
+    value = compute()
+    _MEMO[id(owner)] = (weakref.ref(owner), value)
+    return value
+
+
 def _attr(operator: str) -> str:
     return "in_" if operator == "in" else operator
 
@@ -150,7 +169,9 @@ class Condition(Strict):
 
     @property
     def operator(self) -> str:
-        return next(op for op in OPERATORS if getattr(self, _attr(op)) is not None)
+        return _memo(
+            self, lambda: next(op for op in OPERATORS if getattr(self, _attr(op)) is not None)
+        )
 
     @property
     def operand(self) -> Any:
@@ -228,6 +249,17 @@ class Scoring(Strict):
     )
     segments: dict[Segment, SegmentAction] = Field(default_factory=_default_segments)
     rules: list[Rule] = Field(default_factory=list)
+
+    def version(self) -> str:
+        """A short hash of everything that decides a score: re-scoring follows when it changes."""
+
+        def digest() -> str:
+            canonical = self.model_dump_json(
+                include={"thresholds", "caps", "behaviour_half_life", "rules"}, by_alias=True
+            )
+            return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+        return _memo(self, digest)
 
     @field_validator("caps")
     @classmethod

@@ -10,7 +10,6 @@ clamping, and a person can redo the arithmetic.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -78,11 +77,8 @@ class ScoreResult:
 
 
 def ruleset_version(scoring: Scoring) -> str:
-    """A short hash of everything that decides a score: rescoring follows when it changes."""
-    canonical = scoring.model_dump_json(
-        include={"thresholds", "caps", "behaviour_half_life", "rules"}, by_alias=True
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    """A short hash of everything that decides a score: re-scoring follows when it changes."""
+    return scoring.version()
 
 
 def value_of(view: LeadView, ref: str) -> Any:
