@@ -263,3 +263,40 @@ async def test_every_lead_gets_an_owner_or_a_queue_and_a_reason(
     if strategy == "round_robin" and any(active):
         counts = [state.today.get(f"o{n}@x.com", 0) for n, a in enumerate(active) if a]
         assert max(counts) - min(counts) <= 1
+
+
+async def test_a_rule_can_require_members_who_cover_the_country_language_or_product() -> None:
+    cfg = config(
+        """
+owners:
+  - {email: de@x.com, countries: [DE, AT], languages: [de]}
+  - {email: fr@x.com, countries: [FR], languages: [fr, en], products: [enterprise]}
+teams:
+  eu: {members: [de@x.com, fr@x.com]}
+routing:
+  rules:
+    - {id: by-country, when: {field: answers.kind, equals: c}, to: {team: eu}, require: [country]}
+    - {id: by-language, when: {field: answers.kind, equals: l}, to: {team: eu}, require: [language]}
+    - {id: by-product, to: {team: eu}, require: [product]}
+"""
+    )
+    router = Router(cfg, MemoryState())
+    french = await router.route(LeadView({}, {"country": "FR"}, {"kind": "c"}), MONDAY_NOON)
+    austrian = await router.route(LeadView({}, {"country": "AT"}, {"kind": "c"}), MONDAY_NOON)
+    german_speaker = await router.route(
+        LeadView({}, {"language": "de"}, {"kind": "l"}), MONDAY_NOON
+    )
+    enterprise = await router.route(LeadView({"product_interest": "Enterprise plan"}), MONDAY_NOON)
+    nobody = await router.route(LeadView({}, {"country": "JP"}, {"kind": "c"}), MONDAY_NOON)
+
+    assert [d.owner for d in (french, austrian, german_speaker, enterprise)] == [
+        "fr@x.com",
+        "de@x.com",
+        "de@x.com",
+        "fr@x.com",
+    ]
+    assert {c["owner"]: c["skipped"] for c in french.candidates} == {
+        "de@x.com": "does not cover country FR",
+        "fr@x.com": None,
+    }
+    assert (nobody.queue, nobody.alert) == ("triage", "no one available in team:eu")

@@ -155,6 +155,11 @@ class RoutingRule(Strict):
     respect_hours: bool = Field(
         default=False, description="Skip members outside their working hours."
     )
+    require: list[Literal["country", "language", "product"]] = Field(
+        default_factory=list,
+        description="Only members who cover the lead's country (owner countries), browser "
+        "language (owner languages) or product of interest (owner products).",
+    )
 
 
 class Routing(Strict):

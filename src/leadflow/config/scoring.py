@@ -45,6 +45,7 @@ QUALITY_KEYS = frozenset(
         "device.bot",
         "channel",
         "locale_region",
+        "language",
         "spam_score",
         "flags",
     }

@@ -27,7 +27,7 @@ from leadflow.models import Lead, LeadStatus
 from leadflow.pipeline import repository, service
 from leadflow.pipeline.retry import Decision
 from leadflow.pipeline.stages import STAGES, STARTABLE
-from leadflow.scoring.service import rescore, rescore_outdated, score_note
+from leadflow.scoring.service import rescore, rescore_decaying, rescore_outdated, score_note
 
 
 class AttemptFailed(Exception):
@@ -108,6 +108,9 @@ async def process_lead(lead_id: str) -> None:
                 await queue_processing(session, other)
             for other in result.refresh:
                 if other not in result.reopen:
+                    # A returning person's new details may change their score (and the
+                    # re-score updates the CRM when it does); the CRM record is updated anyway.
+                    await queue_rescore(session, other, why="returning lead")
                     await queue_crm_update(session, rt.config, other)
             if result.halt is not None:
                 return  # quarantined, merged: nothing further for this lead, nothing outside
@@ -145,7 +148,7 @@ async def queue_crm_update(session: AsyncSession, config: Config, lead_id: uuid.
 
 
 async def queue_rescore(
-    session: AsyncSession, lead_id: uuid.UUID, at: datetime | None = None
+    session: AsyncSession, lead_id: uuid.UUID, at: datetime | None = None, why: str = "behaviour"
 ) -> None:
     """Score the lead again at ``at`` (debounce: while one waits, no other is queued)."""
     try:
@@ -156,7 +159,7 @@ async def queue_rescore(
                 queueing_lock=f"lead.rescore:{lead_id}",
                 schedule_at=at,
                 lead_id=str(lead_id),
-                why="behaviour",
+                why=why,
             )
     except procrastinate.exceptions.AlreadyEnqueued:
         pass
@@ -217,7 +220,10 @@ def _crm_lead(lead: Lead) -> CrmLead:
         segment=lead.segment,
         utm_source=lead.utm_source,
         utm_campaign=lead.utm_campaign,
-        note=score_note(lead),
+        note="\n".join(
+            line for line in (score_note(lead), (lead.routing_reason or {}).get("sentence")) if line
+        )
+        or None,
     )
 
 
@@ -250,10 +256,13 @@ async def recover_stalled(context: procrastinate.JobContext, timestamp: int) -> 
 @job_app.periodic(cron="*/5 * * * *", periodic_id="rescore-stale")
 @job_app.task(name="scoring.rescore_stale", queue=MAINTENANCE, queueing_lock="scoring.rescore")
 async def rescore_stale(timestamp: int) -> int:
-    """After the rules change, re-score the leads scored with older rules, a batch a tick."""
+    """After the rules change, re-score the leads scored with older rules; and leads whose
+    behaviour points have decayed since their last score (a day or more ago). A batch a tick."""
     rt = runtime.current()
     async with transaction(rt.sessions) as session:
-        return await rescore_outdated(session, rt.config, limit=500)
+        done = await rescore_outdated(session, rt.config, limit=500)
+    async with transaction(rt.sessions) as session:
+        return done + await rescore_decaying(session, rt.config, limit=500)
 
 
 @job_app.periodic(cron="* * * * *", periodic_id="stuck-leads")

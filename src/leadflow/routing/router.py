@@ -125,6 +125,27 @@ def skip_reason(
     return None
 
 
+def _wanted(requirement: str, view: LeadView) -> str | None:
+    if requirement == "country":
+        value = view.quality.get("country") or view.fields.get("country")
+    elif requirement == "language":
+        value = view.quality.get("language")
+    else:
+        value = view.fields.get("product_interest")
+    return str(value) if value else None
+
+
+def _covers(owner: Owner, requirement: str, wanted: str | None) -> bool:
+    """Whether the owner covers the lead's value; nothing known about the lead: no one does."""
+    if wanted is None:
+        return False
+    if requirement == "country":
+        return wanted.upper() in {c.upper() for c in owner.countries}
+    if requirement == "language":
+        return wanted.lower() in {lang.lower() for lang in owner.languages}
+    return any(p.lower() in wanted.lower() for p in owner.products)
+
+
 class Router:
     def __init__(self, config: Config, state: State, *, exclude: Sequence[str] = ()) -> None:
         self.config = config
@@ -158,12 +179,24 @@ class Router:
         return available, candidates, loads
 
     async def _pick(
-        self, pool: str, members: Sequence[Owner], rule: RoutingRule, now: datetime
+        self,
+        pool: str,
+        members: Sequence[Owner],
+        rule: RoutingRule,
+        now: datetime,
+        view: LeadView,
     ) -> tuple[Owner | None, list[dict[str, Any]]]:
         position = await self.state.turn(pool)
         available, candidates, loads = await self._available(
             members, now, respect_hours=rule.respect_hours
         )
+        for requirement in rule.require:
+            wanted = _wanted(requirement, view)
+            for owner, candidate in zip(members, candidates, strict=True):
+                if candidate["skipped"] is None and not _covers(owner, requirement, wanted):
+                    candidate["skipped"] = f"does not cover {requirement} {wanted or '(unknown)'}"
+        covered = {c["owner"] for c in candidates if c["skipped"] is None}
+        available = [o for o in available if o.email in covered]
         if not available:
             return None, candidates
         if rule.strategy == "direct":
@@ -264,7 +297,7 @@ class Router:
                 team = config.teams[target.team]
                 members = [o for m in team.members if (o := config.owner(m)) is not None]
                 pool = f"team:{target.team}"
-            chosen, candidates = await self._pick(pool, members, rule, now)
+            chosen, candidates = await self._pick(pool, members, rule, now, view)
             if chosen is not None:
                 skipped = [c for c in candidates if c["skipped"]]
                 also = f"; skipped {len(skipped)} unavailable" if skipped else ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
@@ -110,8 +110,15 @@ async def rescore(session: AsyncSession, lead: Lead, config: Config, why: str) -
     its own, with the new segment's action, for notifications and the follow-up SLA."""
     now = utcnow()
     await link_activity(session, lead)
+    previous_version = lead.ruleset_version
     result = score(config.scoring, await view_of(session, lead, now), now)
     detail = apply(lead, result) | {"why": why}
+    lead.updated_at = now  # scored now, changed or not (the decay refresh reads this)
+    unchanged = (
+        detail["score"] == detail["previous_score"] and result.ruleset_version == previous_version
+    )
+    if unchanged:
+        return detail  # nothing for the timeline: same score, same rules
     await leads.add_event(session, lead.id, "lead.rescored", detail)
     if detail["previous_segment"] not in (None, result.segment):
         await leads.add_event(
@@ -146,3 +153,27 @@ async def rescore_outdated(session: AsyncSession, config: Config, limit: int) ->
     for lead in outdated:
         await rescore(session, lead, config, "rules changed")
     return len(outdated)
+
+
+# Behaviour points decay continuously; a stored score is brought up to date this often.
+DECAY_REFRESH = timedelta(days=1)
+
+
+async def rescore_decaying(session: AsyncSession, config: Config, limit: int) -> int:
+    """Re-score leads holding behaviour points that were last scored a day or more ago."""
+    query = (
+        select(Lead)
+        .where(
+            Lead.score.is_not(None),
+            Lead.duplicate_of.is_(None),
+            Lead.score_breakdown.contains([{"category": "behaviour"}]),
+            Lead.updated_at < utcnow() - DECAY_REFRESH,
+        )
+        .order_by(Lead.updated_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    leads_ = (await session.scalars(query)).all()
+    for lead in leads_:
+        await rescore(session, lead, config, "behaviour points decayed")
+    return len(leads_)

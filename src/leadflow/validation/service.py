@@ -15,6 +15,7 @@ from leadflow.validation.context import (
     channel_of,
     country_code,
     device_of,
+    locale_language,
     locale_region,
 )
 from leadflow.validation.deliverability import check_deliverability
@@ -136,6 +137,7 @@ async def validate_lead(session: AsyncSession, lead: Lead, config: Config) -> St
             landing_url=lead.landing_url,
         ),
         "locale_region": browser_region,
+        "language": locale_language(accept_language),
         "spam_score": verdict.score,
         "spam_reasons": verdict.reasons,
         "flags": flags,
