@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.db import lock_id
+from leadflow.leads.repository import forget_submissions
 from leadflow.models import Lead, LeadMatch, LeadMatchKey, LeadStatus, MatchStatus, Submission
 from leadflow.models.base import utcnow
 
@@ -112,6 +113,7 @@ async def move_submissions(
     if only is not None:
         query = query.where(Submission.id.in_(only))
     moved = await session.scalars(query.values(lead_id=to_lead).returning(Submission.id))
+    forget_submissions(session, from_lead, to_lead)
     return list(moved)
 
 

@@ -58,10 +58,21 @@ async def consents(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[Consen
 
 
 async def submissions(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[Submission]:
-    result = await session.scalars(
-        select(Submission).where(Submission.lead_id == lead_id).order_by(Submission.received_at)
-    )
-    return result.all()
+    """The lead's submissions, oldest first; read once per transaction (the stages of
+    lead.process all need them). Whatever moves submissions calls ``forget_submissions``."""
+    key = ("submissions", lead_id)
+    cached: Sequence[Submission] | None = session.info.get(key)
+    if cached is None:
+        result = await session.scalars(
+            select(Submission).where(Submission.lead_id == lead_id).order_by(Submission.received_at)
+        )
+        cached = session.info[key] = result.all()
+    return cached
+
+
+def forget_submissions(session: AsyncSession, *lead_ids: uuid.UUID) -> None:
+    for lead_id in lead_ids:
+        session.info.pop(("submissions", lead_id), None)
 
 
 async def page(

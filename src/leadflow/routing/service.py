@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +50,8 @@ class DatabaseState:
         self.session = session
 
     async def lock(self) -> None:
+        # Write what is pending first: the lock is held until commit, so keep it short.
+        await self.session.flush()
         await advisory_lock(self.session, "routing")
 
     async def loads(self, owners: Sequence[Owner], now: datetime) -> dict[str, Load]:
@@ -73,16 +75,20 @@ class DatabaseState:
         return {e: Load(today.get(e, 0), open_counts.get(e, 0)) for e in emails}
 
     async def turn(self, pool: str) -> int:
-        await self.session.execute(
-            insert(RoutingTurn).values(pool=pool, position=-1).on_conflict_do_nothing()
+        statement = (
+            insert(RoutingTurn)
+            .values(pool=pool, position=-1)
+            .on_conflict_do_update(
+                index_elements=[RoutingTurn.pool], set_={"position": RoutingTurn.position}
+            )
+            .returning(RoutingTurn.position)
         )
-        query = select(RoutingTurn.position).where(RoutingTurn.pool == pool)
-        return int((await self.session.execute(query)).scalar_one())
+        return int((await self.session.execute(statement)).scalar_one())
 
     async def set_turn(self, pool: str, position: int) -> None:
-        turn = await self.session.get(RoutingTurn, pool)
-        assert turn is not None  # locked by turn()
-        turn.position = position
+        await self.session.execute(
+            update(RoutingTurn).where(RoutingTurn.pool == pool).values(position=position)
+        )
 
     async def absences(self) -> Mapping[str, Sequence[Absence]]:
         yesterday = (utcnow() - timedelta(days=1)).date()

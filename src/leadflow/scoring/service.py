@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,12 +40,26 @@ async def link_activity(session: AsyncSession, lead: Lead) -> int:
         .where(ActivityRow.lead_id.is_(None), or_(*conditions))
         .values(lead_id=lead.id)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    linked = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if linked:
+        session.info.pop(("view", lead.id), None)  # its activity is out of date
+    return linked
+
+
+def fields_of(lead: Lead) -> dict[str, Any]:
+    return {name: getattr(lead, name, None) for name in (*LEAD_FIELDS, *LEAD_EXTRA)}
 
 
 async def view_of(session: AsyncSession, lead: Lead, now: datetime) -> LeadView:
-    """What the rules read: the lead's fields, enrichment, form answers and behaviour."""
-    fields = {name: getattr(lead, name, None) for name in (*LEAD_FIELDS, *LEAD_EXTRA)}
+    """What the rules read: the lead's fields, enrichment, form answers and behaviour.
+
+    Read once per transaction: routing reads the view scoring read, with the fields
+    as they are now (score and segment set)."""
+    key = ("view", lead.id)
+    cached: LeadView | None = session.info.get(key)
+    if cached is not None:
+        return dataclasses.replace(cached, fields=fields_of(lead), quality=lead.quality or {})
+    fields = fields_of(lead)
     answers: dict[str, Any] = {}
     for submission in await leads.submissions(session, lead.id):
         answers |= submission.raw_payload or {}
@@ -55,7 +70,9 @@ async def view_of(session: AsyncSession, lead: Lead, now: datetime) -> LeadView:
         .where(ActivityRow.occurred_at >= datetime.fromtimestamp(since, tz=now.tzinfo))
     )
     activity = [Activity(r.type, r.occurred_at, r.name, r.path) for r in rows]
-    return LeadView(fields, lead.quality or {}, answers, activity)
+    view = LeadView(fields, lead.quality or {}, answers, activity)
+    session.info[key] = view
+    return view
 
 
 def apply(lead: Lead, result: ScoreResult) -> dict[str, Any]:
