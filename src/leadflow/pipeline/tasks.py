@@ -92,30 +92,37 @@ async def process_lead(lead_id: str) -> None:
         if lead is None or lead.status not in STARTABLE:
             return  # done already (at-least-once delivery), or erased
         crm = rt.config.connectors.crm is not None
-        for stage in STAGES:
-            started = time.perf_counter()
-            result = await stage.run(session, lead, rt.config)
-            status = result.halt or stage.leaves
-            lead.set_status(status)
-            await leads.add_event(
-                session,
-                lead.id,
-                f"lead.{stage.name}",
-                {**result.detail, "status": status.value},
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            )
-            for other in result.reopen:
-                await queue_processing(session, other)
-            for other in result.refresh:
-                if other not in result.reopen:
-                    # A returning person's new details may change their score (and the
-                    # re-score updates the CRM when it does); the CRM record is updated anyway.
-                    await queue_rescore(session, other, why="returning lead")
-                    await queue_crm_update(session, rt.config, other)
-            if result.halt is not None:
-                return  # quarantined, merged: nothing further for this lead, nothing outside
-        if crm:
+        # The stages' writes (status, events, fields) go out together, at the routing
+        # lock or the commit, instead of a flush before each of the stages' reads.
+        with session.no_autoflush:
+            await _run_stages(session, lead, rt.config)
+        if lead.status == LeadStatus.ROUTED.value and crm:
             await _queue_once(session, sync_to_crm, f"crm.sync:{lead.id}", lead_id)
+
+
+async def _run_stages(session: AsyncSession, lead: Lead, config: Config) -> None:
+    for stage in STAGES:
+        started = time.perf_counter()
+        result = await stage.run(session, lead, config)
+        status = result.halt or stage.leaves
+        lead.set_status(status)
+        await leads.add_event(
+            session,
+            lead.id,
+            f"lead.{stage.name}",
+            {**result.detail, "status": status.value},
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+        for other in result.reopen:
+            await queue_processing(session, other)
+        for other in result.refresh:
+            if other not in result.reopen:
+                # A returning person's new details may change their score (and the
+                # re-score updates the CRM when it does); the CRM record is updated anyway.
+                await queue_rescore(session, other, why="returning lead")
+                await queue_crm_update(session, config, other)
+        if result.halt is not None:
+            return  # quarantined, merged: nothing further for this lead, nothing outside
 
 
 async def _queue_once(
