@@ -41,6 +41,8 @@ class Lead(Base):
         CheckConstraint("score IS NULL OR score BETWEEN 0 AND 100", name="score_range"),
         Index("ix_leads_created_at_id", "created_at", "id"),
         Index("ix_leads_status_created_at", "status", "created_at"),
+        # routing: the most recent lead of the same company
+        Index("ix_leads_company_domain_updated_at", "company_domain", "updated_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -102,7 +104,7 @@ class Lead(Base):
     phone_key: Mapped[str | None] = mapped_column(String(32), index=True)
     # the company's domain (from a business email or the website), set by validation:
     # routing finds recent leads of the same company through it
-    company_domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    company_domain: Mapped[str | None] = mapped_column(String(255))
     sla_state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)

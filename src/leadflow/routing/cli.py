@@ -121,7 +121,6 @@ def route(
     if explain:
         for candidate in decision.candidates:
             state = candidate["skipped"] or "available"
-            typer.echo(
-                f"  {candidate['owner']:<32} today {candidate['today']:>3}  "
-                f"open {candidate['open']:>4}  {state}"
-            )
+            today = "-" if candidate["today"] is None else candidate["today"]
+            open_ = "-" if candidate["open"] is None else candidate["open"]
+            typer.echo(f"  {candidate['owner']:<32} today {today:>3}  open {open_:>4}  {state}")

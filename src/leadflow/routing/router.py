@@ -45,8 +45,10 @@ class State(Protocol):
         ``turn`` read cannot change before this decision is committed."""
         ...
 
-    async def loads(self, owners: Sequence[Owner], now: datetime) -> dict[str, Load]:
-        """Per owner email (lower case)."""
+    async def loads(
+        self, owners: Sequence[Owner], now: datetime, *, today: bool = True, open_: bool = True
+    ) -> dict[str, Load]:
+        """Per owner email (lower case); a count not asked for is 0."""
         ...
 
     async def turn(self, pool: str) -> int:
@@ -154,11 +156,14 @@ class Router:
         self._absences: Mapping[str, Sequence[Absence]] | None = None
 
     async def _available(
-        self, owners: Sequence[Owner], now: datetime, *, respect_hours: bool
+        self, owners: Sequence[Owner], now: datetime, *, respect_hours: bool, strategy: str = ""
     ) -> tuple[list[Owner], list[dict[str, Any]], dict[str, Load]]:
         if self._absences is None:
             self._absences = await self.state.absences()
-        loads = await self.state.loads(owners, now)
+        # Count only what a limit or the strategy reads: counting is the costly part.
+        today = strategy == "weighted" or any(o.max_per_day for o in owners)
+        open_ = strategy == "least_loaded" or any(o.max_open for o in owners)
+        loads = await self.state.loads(owners, now, today=today, open_=open_)
         available: list[Owner] = []
         candidates: list[dict[str, Any]] = []
         for owner in owners:
@@ -172,7 +177,12 @@ class Router:
                 )
             )
             candidates.append(
-                {"owner": owner.email, "today": load.today, "open": load.open, "skipped": skipped}
+                {
+                    "owner": owner.email,
+                    "today": load.today if today else None,
+                    "open": load.open if open_ else None,
+                    "skipped": skipped,
+                }
             )
             if skipped is None:
                 available.append(owner)
@@ -188,7 +198,7 @@ class Router:
     ) -> tuple[Owner | None, list[dict[str, Any]]]:
         position = await self.state.turn(pool)
         available, candidates, loads = await self._available(
-            members, now, respect_hours=rule.respect_hours
+            members, now, respect_hours=rule.respect_hours, strategy=rule.strategy
         )
         for requirement in rule.require:
             wanted = _wanted(requirement, view)
@@ -219,6 +229,8 @@ class Router:
         config = self.config
         routing = config.routing
         steps: list[str] = []
+        if self._absences is None:
+            self._absences = await self.state.absences()  # before the lock: keep it short
         await self.state.lock()
         segment = view.fields.get("segment")
         action = config.scoring.segments.get(segment) if segment else None
@@ -348,7 +360,9 @@ class MemoryState:
         self.turns: dict[str, int] = {}
         self.off: dict[str, list[Absence]] = {}
 
-    async def loads(self, owners: Sequence[Owner], now: datetime) -> dict[str, Load]:
+    async def loads(
+        self, owners: Sequence[Owner], now: datetime, *, today: bool = True, open_: bool = True
+    ) -> dict[str, Load]:
         return {
             o.email.lower(): Load(
                 self.today.get(o.email.lower(), 0), self.open.get(o.email.lower(), 0)

@@ -54,25 +54,34 @@ class DatabaseState:
         await self.session.flush()
         await advisory_lock(self.session, "routing")
 
-    async def loads(self, owners: Sequence[Owner], now: datetime) -> dict[str, Load]:
+    async def loads(
+        self, owners: Sequence[Owner], now: datetime, *, today: bool = True, open_: bool = True
+    ) -> dict[str, Load]:
         if not owners:
             return {}
         emails = [o.email.lower() for o in owners]
-        since = []
-        for owner in owners:
-            local = now.astimezone(owner.zone)
-            since.append(datetime.combine(local.date(), time.min, tzinfo=owner.zone))
-        today = {
-            row.owner: int(row.n)
-            for row in await self.session.execute(_TODAY, {"owners": emails, "since": since})
-        }
-        open_rows = await self.session.execute(
-            select(func.lower(Lead.owner), func.count())
-            .where(func.lower(Lead.owner).in_(emails), Lead.status.in_(OPEN))
-            .group_by(func.lower(Lead.owner))
-        )
-        open_counts = {owner: int(n) for owner, n in open_rows}
-        return {e: Load(today.get(e, 0), open_counts.get(e, 0)) for e in emails}
+        counted_today: dict[str, int] = {}
+        if today:
+            since = []
+            for owner in owners:
+                local = now.astimezone(owner.zone)
+                since.append(datetime.combine(local.date(), time.min, tzinfo=owner.zone))
+            counted_today = {
+                row.owner: int(row.n)
+                for row in await self.session.execute(_TODAY, {"owners": emails, "since": since})
+            }
+        counted_open: dict[str, int] = {}
+        if open_:
+            # lead.owner holds the config's spelling of the email: the index serves it.
+            rows = await self.session.execute(
+                select(Lead.owner, func.count())
+                .where(Lead.owner.in_([o.email for o in owners]), Lead.status.in_(OPEN))
+                .group_by(Lead.owner)
+            )
+            for email, n in rows:
+                key = str(email).lower()
+                counted_open[key] = counted_open.get(key, 0) + int(n)
+        return {e: Load(counted_today.get(e, 0), counted_open.get(e, 0)) for e in emails}
 
     async def turn(self, pool: str) -> int:
         statement = (
