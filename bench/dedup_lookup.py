@@ -62,11 +62,9 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import string
-import subprocess
 import sys
 import time
 import uuid
@@ -81,6 +79,7 @@ import psycopg
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 
+from bench.pipeline import machine
 from leadflow import migrate
 from leadflow.config import Config
 from leadflow.db import create_engine, driver_connection, session_factory
@@ -690,26 +689,6 @@ def outcomes(samples: Sequence[Sample]) -> dict[str, Any]:
     if best:
         out["source_is_best"] = sum(best)
     return out
-
-
-def machine(server: str) -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    cpu = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), "?")
-    with psycopg.connect(server) as conn:
-        version = (conn.execute("SHOW server_version").fetchone() or ("?",))[0]
-    git = ["git", "-C", str(OUT.parent.parent)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "postgresql": version,
-        "loadavg_before": os.getloadavg()[0],
-        "commit": commit.stdout.strip() + (" + uncommitted src/ changes" if dirty.stdout else ""),
-    }
 
 
 def cpu_ticks() -> tuple[list[int], float]:

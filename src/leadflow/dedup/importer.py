@@ -53,10 +53,6 @@ BATCH = 500  # rows per transaction: a crash loses at most one batch, never half
 Progress = Callable[[int], None]
 
 
-def _header_key(header: str) -> str:
-    return "_".join(header.strip().lower().replace("-", "_").split())
-
-
 def plan_import(headers: Sequence[str], maps: Sequence[str], *, accounts: bool) -> dict[str, str]:
     """Target field -> source column, by header name or alias, then ``--map SRC=FIELD``."""
     if accounts:

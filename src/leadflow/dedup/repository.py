@@ -80,21 +80,34 @@ async def candidates(
     if not ids:
         return []
     apart = await _decided_apart(session, lead_id)
-    found: dict[uuid.UUID, Lead] = {}
-    pending = ids
-    for _ in range(5):  # survivors of survivors: a short chain at most
-        rows = await session.scalars(select(Lead).where(Lead.id.in_(pending)))
-        by_id = {lead.id: lead for lead in rows}
-        pending = []
-        for candidate_id in list(by_id):
-            lead = by_id[candidate_id]
-            if lead.duplicate_of is not None:
-                pending.append(lead.duplicate_of)
-            elif lead.status != LeadStatus.MERGED.value:
-                found.setdefault(lead.id, lead)
+    found = {lead.id: lead for lead in (await survivors(session, set(ids))).values()}
+    return [
+        lead
+        for lead in found.values()
+        if lead.id != lead_id and lead.id not in apart and lead.status != LeadStatus.MERGED.value
+    ]
+
+
+async def survivors(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Lead]:
+    """Each lead, or the lead it was merged into (survivors of survivors: a short chain)."""
+    out: dict[uuid.UUID, Lead] = {}
+    pending = {i: i for i in ids}
+    for _ in range(5):
         if not pending:
             break
-    return [lead for lead in found.values() if lead.id != lead_id and lead.id not in apart]
+        rows = await session.scalars(select(Lead).where(Lead.id.in_(set(pending.values()))))
+        by_id = {lead.id: lead for lead in rows}
+        following = {}
+        for original, current in pending.items():
+            lead = by_id.get(current)
+            if lead is None:
+                continue
+            if lead.duplicate_of is not None:
+                following[original] = lead.duplicate_of
+            else:
+                out[original] = lead
+        pending = following
+    return out
 
 
 async def lock_lead(session: AsyncSession, lead_id: uuid.UUID) -> Lead | None:

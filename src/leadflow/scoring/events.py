@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
 from leadflow.db import transaction
+from leadflow.dedup.repository import survivors
 from leadflow.deps import RuntimeDep, bearer, is_admin
 from leadflow.errors import Forbidden, UnsupportedMediaType, ValidationFailed
 from leadflow.intake.endpoints import client_ip
@@ -137,28 +138,6 @@ async def _leads_by_email_key(session: AsyncSession, keys: set[str]) -> dict[str
     return found
 
 
-async def _survivors(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Lead]:
-    """Each lead, or the lead it was merged into."""
-    out: dict[uuid.UUID, Lead] = {}
-    pending = {i: i for i in ids}
-    for _ in range(5):
-        if not pending:
-            break
-        rows = await session.scalars(select(Lead).where(Lead.id.in_(set(pending.values()))))
-        by_id = {lead.id: lead for lead in rows}
-        following = {}
-        for original, current in pending.items():
-            lead = by_id.get(current)
-            if lead is None:
-                continue
-            if lead.duplicate_of is not None:
-                following[original] = lead.duplicate_of
-            else:
-                out[original] = lead
-        pending = following
-    return out
-
-
 async def record_calls(
     session: AsyncSession, config: Config, calls: list[Call], *, trusted: bool
 ) -> Recorded:
@@ -202,9 +181,9 @@ async def record_calls(
         )
     ).all()
     linked = {lead_id for (lead_id,) in stored if lead_id is not None}
-    survivors = await _survivors(session, linked)
+    merged_into = await survivors(session, linked)
     delay = config.scoring.rescore_debounce
-    for lead in {lead.id: lead for lead in survivors.values()}.values():
+    for lead in {lead.id: lead for lead in merged_into.values()}.values():
         if lead.score is not None:
             await queue_rescore(session, lead.id, now + delay if delay > timedelta(0) else None)
     return Recorded(accepted=len(stored), linked=sum(1 for (lid,) in stored if lid is not None))
