@@ -15,7 +15,7 @@ from leadflow.errors import Unauthorized
 from leadflow.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -44,7 +44,7 @@ def is_admin(request: Request, credentials: HTTPAuthorizationCredentials | None)
     )
 
 
-def require_admin(
+async def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from leadflow.config import Config, ConfigError, load_config
 from leadflow.db import create_engine, session_factory
 from leadflow.intake.ratelimit import IntakeRateLimiter
+from leadflow.intake.writer import GroupCommit
 from leadflow.jobs import job_app, queue_connector
 from leadflow.settings import Settings
 
@@ -30,6 +31,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     jobs: procrastinate.App
     rate_limiter: IntakeRateLimiter
+    intake: GroupCommit
     _connector: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     _watcher: asyncio.Task[None] | None = None
 
@@ -64,6 +66,7 @@ class Runtime:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        await self.intake.close()
         await self.jobs.close_async()
         self._connector.close()  # give the queue back its placeholder connector
         await self.engine.dispose()
@@ -95,13 +98,15 @@ async def start(settings: Settings, config: Config, database_url: str) -> Runtim
         )
     )
     await job_app.open_async()
+    sessions = session_factory(engine)
     runtime = Runtime(
         settings=settings,
         config=config,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         jobs=job_app,
         rate_limiter=IntakeRateLimiter(settings.redis_url),
+        intake=GroupCommit(sessions),
         _connector=connector,
     )
     if settings.config is not None:

@@ -10,14 +10,13 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from leadflow.config import Config, Form
-from leadflow.db import transaction
 from leadflow.deps import RuntimeDep
 from leadflow.errors import Forbidden, NotFound
 from leadflow.intake import hosted
 from leadflow.intake.idempotency import check_key
 from leadflow.intake.parsing import FORM_TYPES, media_type, parse_body, read_body
 from leadflow.intake.schemas import SUBMISSION_BODY, SubmissionAccepted
-from leadflow.intake.service import Accepted, RequestMeta, submit
+from leadflow.intake.service import Accepted, RequestMeta, prepare
 from leadflow.schemas import problem_responses
 
 router = APIRouter(tags=["intake"])
@@ -95,7 +94,8 @@ async def submit_form(
     runtime: RuntimeDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
-    """Store a submission as a lead and queue its processing, in one transaction.
+    """Store a submission as a lead and queue its processing, in one transaction
+    (shared with the submissions that arrive at the same moment: a group commit).
 
     Answers 202 with the lead's id. The same `Idempotency-Key` (or, without a
     key, the same payload within the form's duplicate window) returns the first
@@ -119,15 +119,7 @@ async def submit_form(
         origin=origin,
         headers={h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
     )
-    async with transaction(runtime.sessions) as session:
-        accepted = await submit(
-            session,
-            config=config,
-            form_key=form_key,
-            payload=payload,
-            meta=meta,
-            idempotency_key=key,
-        )
+    accepted = await runtime.intake.submit(prepare(config, form_key, payload, meta, key))
     headers = _cors_headers(origin)
     if accepted.replayed:
         headers["Idempotent-Replayed"] = "true"

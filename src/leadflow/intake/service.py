@@ -1,29 +1,54 @@
-"""The intake: one submission in, one lead (or the first answer again) out."""
+"""The intake: checked submissions in, leads (or the first answers again) out.
+
+``prepare`` does everything that needs no database (mapping, checks, spam
+guards) and raises a 4xx error for bad input. ``store`` then writes a batch of
+prepared submissions in its caller's transaction with a fixed number of
+statements, whatever the batch's size: a lock per idempotency key or payload,
+one lookup of earlier answers, one insert per table and one for the jobs. The
+group commit (``writer.GroupCommit``) feeds it the submissions that arrive
+together, so under load many share one transaction and one commit.
+"""
 
 from __future__ import annotations
 
-import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
+from sqlalchemy import (
+    Interval,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config, Form
-from leadflow.consent.service import record_form_consents
-from leadflow.db import advisory_lock
+from leadflow.consent.service import form_consent_rows
+from leadflow.db import lock_id
 from leadflow.errors import IdempotencyConflict, ValidationFailed
-from leadflow.fields import ANONYMOUS_ID
-from leadflow.intake import guards, repository
+from leadflow.fields import ANONYMOUS_ID, LEAD_FIELDS
+from leadflow.intake import guards
 from leadflow.intake.idempotency import fingerprint
 from leadflow.intake.mapping import Mapped, map_payload
-from leadflow.jobs import defer
-from leadflow.leads import repository as leads
-from leadflow.models import Lead, LeadStatus, Submission
+from leadflow.jobs import defer_many
+from leadflow.models import ConsentRecord, Lead, LeadEvent, LeadStatus, Submission
 from leadflow.models.base import new_id, utcnow
 from leadflow.pipeline.tasks import process_lead
 
 ACCEPTED_STATUS = LeadStatus.RECEIVED.value
+# Every insert names the same columns, so a batch is one statement per table.
+_NO_FIELDS: dict[str, Any] = dict.fromkeys(LEAD_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +77,36 @@ class Accepted:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A submission that passed every check and waits for its transaction."""
+
+    form_key: str
+    form: Form
+    payload: dict[str, Any]
+    mapped: Mapped
+    meta: RequestMeta
+    idempotency_key: str | None
+    digest: str
+    window: timedelta
+    spam: list[str]
+    received_at: datetime
+
+    @property
+    def lock_scope(self) -> str:
+        """Submissions that could be the same one take the same lock."""
+        return f"key:{self.idempotency_key}" if self.idempotency_key else f"fp:{self.digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class _First:
+    """The first answer given to a submission, which every repeat hears again."""
+
+    submission_id: uuid.UUID
+    fingerprint: str
+    response: dict[str, Any]
+
+
 def read_submission(form: Form, payload: dict[str, Any]) -> Mapped:
     """Map and check a payload; raise ValidationFailed (422) when it cannot become a lead."""
     mapped = map_payload(form, payload)
@@ -66,6 +121,132 @@ def read_submission(form: Form, payload: dict[str, Any]) -> Mapped:
     return mapped
 
 
+def prepare(
+    config: Config,
+    form_key: str,
+    payload: dict[str, Any],
+    meta: RequestMeta,
+    idempotency_key: str | None,
+) -> Pending:
+    """Everything about a submission that needs no database; bad input raises a 4xx error."""
+    form = config.forms[form_key]
+    mapped = read_submission(form, payload)
+    now = utcnow()
+    return Pending(
+        form_key=form_key,
+        form=form,
+        payload=payload,
+        mapped=mapped,
+        meta=meta,
+        idempotency_key=idempotency_key,
+        digest=fingerprint(form_key, payload),
+        window=config.duplicate_window(form),
+        spam=guards.spam_reasons(mapped, form, now_ms=int(now.timestamp() * 1000)),
+        received_at=now,
+    )
+
+
+async def store(
+    session: AsyncSession, batch: Sequence[Pending]
+) -> list[Accepted | IdempotencyConflict]:
+    """Store ``batch`` in the session's transaction: one answer per submission, in order.
+
+    A submission that repeats an earlier one (the same Idempotency-Key, or without
+    a key the same payload to the same form within the form's duplicate window),
+    in the database or earlier in the batch, gets the first answer and stores
+    nothing; the same key with another payload gets an IdempotencyConflict."""
+    # Serialise the transactions that could hold the same submission, then look.
+    scopes = sorted({lock_id(item.lock_scope) for item in batch})
+    await session.execute(_LOCKS, {"ids": scopes})
+    by_key, by_print = await _earlier(session, batch)
+    rows = _Rows()
+    answers: list[Accepted | IdempotencyConflict] = []
+    for item in batch:
+        key, same = item.idempotency_key, (item.form_key, item.digest)
+        first = by_key.get(key) if key else by_print.get(same)
+        if first is not None and first.fingerprint != item.digest:
+            answers.append(
+                IdempotencyConflict(
+                    "This Idempotency-Key was already used with a different submission; "
+                    "use a new key for a new submission."
+                )
+            )
+            continue
+        replayed = first is not None
+        if first is None:
+            first = rows.add(item)
+            if key:
+                by_key[key] = first
+            by_print.setdefault(same, first)
+        answers.append(_accepted(first, replayed=replayed, next_url=item.mapped.next_url))
+    await rows.insert(session)
+    return answers
+
+
+_LOCKS = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id")
+_EARLIER = select(
+    Submission.id,
+    Submission.idempotency_key,
+    Submission.form_key,
+    Submission.fingerprint,
+    Submission.response,
+    Submission.received_at,
+    func.now().label("now"),
+).where(
+    or_(
+        Submission.idempotency_key == any_(bindparam("keys", type_=ARRAY(String))),
+        and_(  # served by ix_submissions_form_key_fingerprint
+            Submission.form_key == any_(bindparam("forms", type_=ARRAY(String))),
+            Submission.fingerprint == any_(bindparam("prints", type_=ARRAY(String))),
+            Submission.received_at >= func.now() - bindparam("window", type_=Interval),
+        ),
+    )
+)
+
+
+async def _earlier(
+    session: AsyncSession, batch: Sequence[Pending]
+) -> tuple[dict[str, _First], dict[tuple[str, str], _First]]:
+    """The first answers already stored: by idempotency key, and by (form, payload)
+    for the submissions within their form's duplicate window (the database's clock)."""
+    windows = {item.form_key: item.window for item in batch}
+    keyless = [item for item in batch if not item.idempotency_key]
+    result = await session.execute(
+        _EARLIER,
+        {
+            "keys": [item.idempotency_key for item in batch if item.idempotency_key],
+            "forms": sorted({item.form_key for item in keyless}),
+            "prints": sorted({item.digest for item in keyless}),
+            "window": max(windows.values()),
+        },
+    )
+    by_key: dict[str, _First] = {}
+    oldest: dict[tuple[str, str], tuple[datetime, _First]] = {}
+    for row in result:
+        first = _First(row.id, row.fingerprint, row.response)
+        if row.idempotency_key is not None:
+            by_key[row.idempotency_key] = first
+        window = windows.get(row.form_key)
+        same = (row.form_key, row.fingerprint)
+        if window is None or row.received_at < row.now - window:
+            continue
+        if same not in oldest or row.received_at < oldest[same][0]:
+            oldest[same] = (row.received_at, first)
+    return by_key, {same: first for same, (_, first) in oldest.items()}
+
+
+def _accepted(first: _First, *, replayed: bool, next_url: str | None) -> Accepted:
+    # The first answer, word for word: the lead may since have been merged into
+    # another, but a retry must hear what the first attempt heard.
+    return Accepted(
+        lead_id=uuid.UUID(str(first.response["lead_id"])),
+        submission_id=first.submission_id,
+        status=str(first.response["status"]),
+        replayed=replayed,
+        next_url=next_url,
+    )
+
+
 def _anonymous_id(extra: dict[str, Any]) -> str | None:
     """The snippet's browser id (``_lf_anonymous_id``): links earlier browsing to the lead."""
     value = extra.get(ANONYMOUS_ID)
@@ -74,140 +255,117 @@ def _anonymous_id(extra: dict[str, Any]) -> str | None:
     return value.strip()[:255]
 
 
-async def submit(
-    session: AsyncSession,
-    *,
-    config: Config,
-    form_key: str,
-    payload: dict[str, Any],
-    meta: RequestMeta,
-    idempotency_key: str | None,
-) -> Accepted:
-    form = config.forms[form_key]
-    mapped = read_submission(form, payload)
-    digest = fingerprint(form_key, payload)
+@dataclass
+class _Rows:
+    """The rows of a batch's new submissions, table by table."""
 
-    # Serialise submissions that could be the same, then look for the first one.
-    await advisory_lock(session, f"key:{idempotency_key}" if idempotency_key else f"fp:{digest}")
-    if idempotency_key:
-        previous = await repository.by_idempotency_key(session, idempotency_key)
-        if previous is not None and previous.fingerprint != digest:
-            raise IdempotencyConflict(
-                "This Idempotency-Key was already used with a different submission; "
-                "use a new key for a new submission."
+    leads: list[dict[str, Any]] = field(default_factory=list)
+    submissions: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    consents: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, item: Pending) -> _First:
+        mapped, meta, now = item.mapped, item.meta, item.received_at
+        lead_id, submission_id = new_id(), new_id()
+        self.leads.append(
+            _NO_FIELDS
+            | mapped.fields
+            | {
+                "id": lead_id,
+                "form_key": item.form_key,
+                "status": (LeadStatus.QUARANTINED if item.spam else LeadStatus.RECEIVED).value,
+                "status_changed_at": now,
+                "submitted_at": now,
+                "client_tz_offset_minutes": mapped.tz_offset_minutes,
+                "first_touch": mapped.first_touch,
+                "last_touch": mapped.last_touch,
+            }
+        )
+        # A bot is answered exactly like a person: the same status, the same shape.
+        response = {
+            "lead_id": str(lead_id),
+            "submission_id": str(submission_id),
+            "status": ACCEPTED_STATUS,
+        }
+        self.submissions.append(
+            {
+                "id": submission_id,
+                "lead_id": lead_id,
+                "form_key": item.form_key,
+                "idempotency_key": item.idempotency_key,
+                "fingerprint": item.digest,
+                "content_type": meta.content_type,
+                "raw_payload": item.payload,
+                "fields": mapped.fields,
+                "extra": mapped.extra,
+                "anonymous_id": _anonymous_id(mapped.extra),
+                "ip": meta.ip,
+                "user_agent": meta.user_agent,
+                "request_meta": {
+                    "referer": meta.referer,
+                    "origin": meta.origin,
+                    "headers": meta.headers,
+                    "ignored": mapped.ignored,
+                },
+                "spam_reasons": item.spam,
+                "response": response,
+                "received_at": now,
+            }
+        )
+        self.events.append(
+            {
+                "lead_id": lead_id,
+                "type": "received",
+                "at": now,
+                "detail": {
+                    "submission_id": str(submission_id),
+                    "form_key": item.form_key,
+                    "content_type": meta.content_type,
+                    "fields": sorted(mapped.fields),
+                    "unmapped": sorted(mapped.extra),
+                    "ignored": mapped.ignored,
+                },
+            }
+        )
+        consents, consent_events = form_consent_rows(
+            lead_id=lead_id,
+            submission_id=submission_id,
+            form_key=item.form_key,
+            items=item.form.consent,
+            ticked=mapped.consents,
+            ip=meta.ip,
+            user_agent=meta.user_agent,
+            at=now,
+        )
+        self.consents += consents
+        self.events += consent_events
+        if item.spam:
+            self.events.append(
+                {
+                    "lead_id": lead_id,
+                    "type": "quarantined",
+                    "at": now,
+                    "detail": {"reasons": item.spam},
+                }
             )
-    else:
-        previous = await repository.recent_same_payload(
-            session, form_key, digest, config.duplicate_window(form)
-        )
-    if previous is not None:
-        return _accepted(previous, replayed=True, next_url=mapped.next_url)
+        else:
+            self.jobs.append((f"lead.process:{lead_id}", {"lead_id": str(lead_id)}))
+        return _First(submission_id, item.digest, response)
 
-    submission = await _store(
-        session, form_key, form, payload, mapped, meta, idempotency_key, digest
-    )
-    return _accepted(submission, replayed=False, next_url=mapped.next_url)
-
-
-def _accepted(submission: Submission, *, replayed: bool, next_url: str | None) -> Accepted:
-    # The first answer, word for word: the lead may since have been merged into
-    # another, but a retry must hear what the first attempt heard.
-    return Accepted(
-        lead_id=uuid.UUID(str(submission.response["lead_id"])),
-        submission_id=submission.id,
-        status=str(submission.response["status"]),
-        replayed=replayed,
-        next_url=next_url,
-    )
+    async def insert(self, session: AsyncSession) -> None:
+        for table, rows in (
+            (_LEADS, self.leads),
+            (_SUBMISSIONS, self.submissions),
+            (_EVENTS, self.events),
+            (_CONSENTS, self.consents),
+        ):
+            if rows:
+                await session.execute(insert(table), rows)  # one executemany per table
+        if self.jobs:
+            await defer_many(session, process_lead, self.jobs)
 
 
-async def _store(
-    session: AsyncSession,
-    form_key: str,
-    form: Form,
-    payload: dict[str, Any],
-    mapped: Mapped,
-    meta: RequestMeta,
-    idempotency_key: str | None,
-    digest: str,
-) -> Submission:
-    now = utcnow()
-    spam = guards.spam_reasons(mapped, form, now_ms=int(time.time() * 1000))
-    lead = Lead(
-        id=new_id(),
-        form_key=form_key,
-        status=LeadStatus.QUARANTINED.value if spam else LeadStatus.RECEIVED.value,
-        status_changed_at=now,
-        submitted_at=now,
-        client_tz_offset_minutes=mapped.tz_offset_minutes,
-        first_touch=mapped.first_touch,
-        last_touch=mapped.last_touch,
-        **mapped.fields,
-    )
-    session.add(lead)
-    submission_id = new_id()
-    # A bot is answered exactly like a person: the same status, the same shape.
-    response = {
-        "lead_id": str(lead.id),
-        "submission_id": str(submission_id),
-        "status": ACCEPTED_STATUS,
-    }
-    submission = Submission(
-        id=submission_id,
-        lead_id=lead.id,
-        form_key=form_key,
-        idempotency_key=idempotency_key,
-        fingerprint=digest,
-        content_type=meta.content_type,
-        raw_payload=payload,
-        fields=mapped.fields,
-        extra=mapped.extra,
-        anonymous_id=_anonymous_id(mapped.extra),
-        ip=meta.ip,
-        user_agent=meta.user_agent,
-        request_meta={
-            "referer": meta.referer,
-            "origin": meta.origin,
-            "headers": meta.headers,
-            "ignored": mapped.ignored,
-        },
-        spam_reasons=spam,
-        response=response,
-        received_at=now,
-    )
-    session.add(submission)
-    await session.flush()
-    await leads.add_event(
-        session,
-        lead.id,
-        "received",
-        {
-            "submission_id": str(submission.id),
-            "form_key": form_key,
-            "content_type": meta.content_type,
-            "fields": sorted(mapped.fields),
-            "unmapped": sorted(mapped.extra),
-            "ignored": mapped.ignored,
-        },
-        at=now,
-    )
-    await record_form_consents(
-        session,
-        lead_id=lead.id,
-        submission_id=submission.id,
-        form_key=form_key,
-        items=form.consent,
-        ticked=mapped.consents,
-        ip=meta.ip,
-        user_agent=meta.user_agent,
-    )
-    if spam:
-        await leads.add_event(session, lead.id, "quarantined", {"reasons": spam})
-    else:
-        await defer(
-            session,
-            process_lead,
-            queueing_lock=f"lead.process:{lead.id}",
-            lead_id=str(lead.id),
-        )
-    return submission
+_LEADS, _SUBMISSIONS, _EVENTS, _CONSENTS = (
+    cast(Table, model.__table__) for model in (Lead, Submission, LeadEvent, ConsentRecord)
+)
