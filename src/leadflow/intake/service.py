@@ -183,7 +183,13 @@ async def store(
     return answers
 
 
-_LOCKS = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id")
+# The lookup of earlier answers is planned afresh each time (this transaction only): a
+# plan cached while the table was small would keep scanning it whole once it has grown,
+# for as long as no ANALYZE has run (autovacuum turned off, or not yet come by).
+_LOCKS = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id"
+)
 _EARLIER = select(
     Submission.id,
     Submission.idempotency_key,
