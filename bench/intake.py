@@ -64,6 +64,37 @@ class Result:
     p50_ms: float
     p99_ms: float
     error_kinds: dict[str, int]
+    cpu_ms: dict[str, float]  # CPU per request: the server, PostgreSQL, the load generator
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on the machine (the server and its backends)."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if comm.read_text(encoding="utf-8").strip() == "postgres":
+                pids.append(int(comm.parent.name))
+    return pids
+
+
+def cpu_snapshot(server: int) -> dict[str, float]:
+    return {
+        "server": cpu_seconds(server),
+        "postgres": sum(cpu_seconds(pid) for pid in postgres_pids()),
+        "client": sum(os.times()[:2]),
+    }
 
 
 def free_port() -> int:
@@ -100,8 +131,8 @@ async def wait_ready(proc: Process, name: str, base: str, log: Path, limit: floa
 @contextlib.asynccontextmanager
 async def serving(
     name: str, cmd: list[str], env: dict[str, str], port: int, work: Path, limit: float
-) -> AsyncIterator[str]:
-    """Run a server until the block ends; enter (with its base URL) once it is ready."""
+) -> AsyncIterator[tuple[str, int]]:
+    """Run a server until the block ends; enter (with its base URL and pid) once it is ready."""
     log, base = work / f"{name}.log", f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
@@ -109,7 +140,7 @@ async def serving(
         )
     try:
         await wait_ready(proc, name, base, log, limit)
-        yield base
+        yield base, proc.pid
     finally:
         if proc.returncode is None:
             proc.terminate()  # SIGTERM: uvicorn finishes the open requests and exits
@@ -147,19 +178,24 @@ async def drive(
     return latencies, errors, time.perf_counter() - start
 
 
-async def measure(target: str, base: str, ok: int, args: argparse.Namespace) -> Result:
+async def measure(
+    target: str, served: tuple[str, int], ok: int, args: argparse.Namespace
+) -> Result:
+    base, pid = served
     tag = uuid.uuid4().hex[:8]  # new emails each run, even against the same database
     pool = aiohttp.TCPConnector(limit=args.concurrency)  # one connection per client
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(base, connector=pool, timeout=timeout) as client:
         await drive(client, bodies(args.warmup, f"warmup.{tag}"), ok, args.concurrency)
-        latencies, errors, seconds = await drive(
-            client, bodies(args.requests, tag), ok, args.concurrency
-        )
+        payloads = bodies(args.requests, tag)
+        before = cpu_snapshot(pid)
+        latencies, errors, seconds = await drive(client, payloads, ok, args.concurrency)
+        after = cpu_snapshot(pid)
     ms = [round(cut * 1000, 2) for cut in statistics.quantiles(latencies, n=100)]
     n = len(latencies)
     rate, secs = round(n / seconds, 1), round(seconds, 2)
-    return Result(target, n, errors.total(), secs, rate, ms[49], ms[98], dict(errors))
+    cpu = {k: round((after[k] - before[k]) * 1000 / n, 3) for k in before}
+    return Result(target, n, errors.total(), secs, rate, ms[49], ms[98], dict(errors), cpu)
 
 
 async def run(args: argparse.Namespace, work: Path) -> list[Result]:
@@ -172,15 +208,15 @@ async def run(args: argparse.Namespace, work: Path) -> list[Result]:
         env["LEADFLOW_DATABASE_URL"] = args.database_url
     port = free_port()
     cmd = [sys.executable, "-m", "leadflow", "serve", "--no-worker", "--port", str(port)]
-    async with serving("intake", cmd, env, port, work, args.start_timeout) as base:
-        intake = await measure("intake (leadflow)", base, 202, args)
+    async with serving("intake", cmd, env, port, work, args.start_timeout) as served:
+        intake = await measure("intake (leadflow)", served, 202, args)
     port = free_port()  # the options that leadflow serve passes to uvicorn.run (cli.py)
     cmd = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--proxy-headers", "--no-access-log", "--forwarded-allow-ips"]
     cmd += [env.get("LEADFLOW_TRUSTED_PROXIES", "127.0.0.1")]
     cmd += ["--log-level", env.get("LEADFLOW_LOG_LEVEL", "INFO").lower()]
-    async with serving("bare", cmd, env, port, work, args.start_timeout) as base:
-        bare = await measure("bare FastAPI", base, 200, args)
+    async with serving("bare", cmd, env, port, work, args.start_timeout) as served:
+        bare = await measure("bare FastAPI", served, 200, args)
     return [intake, bare]
 
 
@@ -239,11 +275,19 @@ def print_table(data: dict[str, Any]) -> None:
     print(f"load:     {load['requests']} requests per target (+{load['warmup']} warm-up), ", end="")
     print(f"{load['concurrency']} connections, {load['client']}")
     print(f"note:     {load['note']}")
-    print(f"\n{'target':<20}{'requests':>9}{'errors':>8}{'subm/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"\n{'':<46}{'CPU ms per request':>30}")
+    print(
+        f"{'target':<20}{'requests':>9}{'errors':>8}{'subm/s':>10}{'p50 ms':>9}{'p99 ms':>9}",
+        end="",
+    )
+    print(f"{'server':>10}{'postgres':>10}{'client':>10}")
     for r in data["results"]:
+        cpu = r["cpu_ms"]
         print(
             f"{r['target']:<20}{r['requests']:>9}{r['errors']:>8}{r['per_second']:>10.1f}"
-            f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}  {r['error_kinds'] or ''}"
+            f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+            f"{cpu['server']:>10.3f}{cpu['postgres']:>10.3f}{cpu['client']:>10.3f}"
+            f"  {r['error_kinds'] or ''}"
         )
     met = ["MISSED", "met"]
     ratio, p99 = data["throughput_ratio"], data["results"][0]["p99_ms"]
