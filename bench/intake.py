@@ -3,7 +3,8 @@
 Starts ``leadflow serve --no-worker``, then ``uvicorn bench.bare_app:app`` (same uvicorn
 options, one process each) on 127.0.0.1, warms each up, drives each with the same concurrent
 aiohttp client and prints both side by side. Every accepted intake submission is a committed
-write (lead, submission, event, consent, job). The load generator runs in this process, so it
+write (lead, submission, event, consent, job), in an empty database created for the run on
+the given server (dropped afterwards). The load generator runs in this process, so it
 shares the machine's CPUs with the server under test, equally for both targets.
 """
 
@@ -34,6 +35,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from bench.fresh import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -204,12 +207,15 @@ async def run(args: argparse.Namespace, work: Path) -> list[Result]:
     env = dict(os.environ, LEADFLOW_CONFIG=str(work / "leadflow.yaml"))
     env.update(LEADFLOW_ADMIN_TOKEN="bench-token", LEADFLOW_DATA_DIR=str(work / "data"))
     env.pop("LEADFLOW_DATABASE_URL", None)
-    if args.database_url:
-        env["LEADFLOW_DATABASE_URL"] = args.database_url
     port = free_port()
     cmd = [sys.executable, "-m", "leadflow", "serve", "--no-worker", "--port", str(port)]
-    async with serving("intake", cmd, env, port, work, args.start_timeout) as served:
-        intake = await measure("intake (leadflow)", served, 202, args)
+    with contextlib.ExitStack() as stack:
+        if args.database_url:  # an empty database of its own on that server, every run
+            env["LEADFLOW_DATABASE_URL"] = stack.enter_context(
+                fresh_database(args.database_url, "bench_intake")
+            )
+        async with serving("intake", cmd, env, port, work, args.start_timeout) as served:
+            intake = await measure("intake (leadflow)", served, 202, args)
     port = free_port()  # the options that leadflow serve passes to uvicorn.run (cli.py)
     cmd = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--proxy-headers", "--no-access-log", "--forwarded-allow-ips"]
@@ -239,7 +245,7 @@ def report(args: argparse.Namespace, results: list[Result], loadavg: float) -> d
     cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "?")
     url = urlsplit(args.database_url or "")  # shown without credentials
-    db = f"external {url.scheme}://{url.hostname}:{url.port or 5432}{url.path}"
+    db = f"external {url.scheme}://{url.hostname}:{url.port or 5432}, a new database each run"
     ratio = results[0].per_second / results[1].per_second
     return {
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
