@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -146,6 +147,24 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
     )
 
 
+DATABASE_RETRY_AFTER = "5"
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The database went away (restart, failover, network) or gave up on this
+    # transaction (deadlock, timeout): nothing was stored, and a retry a few
+    # seconds later will most likely succeed.
+    logger.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(
+        503,
+        code="database-unavailable",
+        title="Service unavailable",
+        detail="The database is unavailable; nothing was stored. Retry in a few seconds.",
+        instance=request.url.path,
+        headers={"Retry-After": DATABASE_RETRY_AFTER},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
@@ -161,4 +180,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LeadflowError, _leadflow_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from leadflow.config import Config
 from leadflow.errors import IdempotencyConflict
+from leadflow.intake import writer as writer_module
 from leadflow.intake.service import Accepted, Pending, RequestMeta, prepare
 from leadflow.intake.writer import GroupCommit
 from tests.conftest import count
@@ -106,3 +108,23 @@ async def test_a_client_that_leaves_does_not_lose_its_submission(
     row = db.execute("SELECT email, status FROM leads").fetchone()
     assert row == {"email": "gone@acme.de", "status": "received"}
     assert count(db, "procrastinate_jobs") == 1
+
+
+async def test_an_unreachable_database_is_a_503_to_retry_and_stores_nothing(
+    app: FastAPI, db: psycopg.Connection[Row], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*_: object) -> None:
+        raise OperationalError("INSERT INTO leads", {}, psycopg.OperationalError("refused"))
+
+    monkeypatch.setattr(writer_module, "store", down)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.post(
+            "/v1/forms/contact/submissions", json={"email": "later@acme.de"}
+        )
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert "Retry" in response.json()["detail"]
+    assert count(db, "leads") == 0

@@ -85,7 +85,7 @@ def _redirect_target(form: Form, form_key: str, accepted: Accepted, request: Req
     openapi_extra=SUBMISSION_BODY,
     responses={
         303: {"description": "A plain HTML form post: redirect to the thank-you page"},
-        **problem_responses(400, 403, 404, 413, 415, 422, 429),
+        **problem_responses(400, 403, 404, 413, 415, 422, 429, 503),
     },
 )
 async def submit_form(
