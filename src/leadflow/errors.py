@@ -7,10 +7,13 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from procrastinate.exceptions import ConnectorException
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -150,16 +153,30 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
 DATABASE_RETRY_AFTER = "5"
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    # The database went away (restart, failover, network) or gave up on this
-    # transaction (deadlock, timeout): nothing was stored, and a retry a few
-    # seconds later will most likely succeed.
+def database_unavailable(exc: BaseException) -> bool:
+    """The database went away (restart, failover, network), gave up on the
+    transaction (timeout, deadlock), or no connection was free in time: nothing
+    is wrong with the request, and a retry a few seconds later will most likely
+    succeed. procrastinate wraps the driver's errors in its own."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, ConnectorException) and isinstance(
+        exc.__cause__, psycopg.OperationalError | psycopg.InterfaceError
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not database_unavailable(exc):
+        return await _unexpected_error(request, exc)
     logger.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    # If the connection broke during COMMIT, the submission may have been stored;
+    # its retry is then answered with the first answer (idempotency), not twice.
     return problem(
         503,
         code="database-unavailable",
         title="Service unavailable",
-        detail="The database is unavailable; nothing was stored. Retry in a few seconds.",
+        detail="The database is unavailable. Retry in a few seconds: a retry of the "
+        "same submission is answered once.",
         instance=request.url.path,
         headers={"Retry-After": DATABASE_RETRY_AFTER},
     )
@@ -180,6 +197,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LeadflowError, _leadflow_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(InterfaceError, _database_unavailable)
+    for database_error in (OperationalError, InterfaceError, PoolTimeout, ConnectorException):
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

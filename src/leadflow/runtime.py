@@ -11,6 +11,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -18,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from leadflow.config import Config, ConfigError, load_config
 from leadflow.db import create_engine, session_factory
 from leadflow.intake.ratelimit import IntakeRateLimiter
-from leadflow.intake.writer import GroupCommit
 from leadflow.jobs import job_app, queue_connector
 from leadflow.settings import Settings
+
+if TYPE_CHECKING:  # the intake imports the tasks, which import this module
+    from leadflow.intake.writer import GroupCommit
 
 
 @dataclass
@@ -89,6 +92,8 @@ def _mtime(path: Path) -> float | None:
 
 async def start(settings: Settings, config: Config, database_url: str) -> Runtime:
     """Open the pools and make this the process's runtime."""
+    from leadflow.intake.writer import GroupCommit
+
     global _current
     engine = create_engine(database_url, pool_size=settings.db_pool_size)
     connector = contextlib.ExitStack()

@@ -33,7 +33,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: "Unsupported content type",
         422: "The request is not valid",
         429: "Rate limited; see Retry-After",
-        503: "The database is unavailable; nothing was stored, retry after Retry-After",
+        503: "The database is unavailable; retry after Retry-After",
     }
     return {
         status: {

@@ -4,16 +4,22 @@ get their own answer, their own lead, and their own failure."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, cast
 
 import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from procrastinate.exceptions import ConnectorException
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from leadflow.config import Config
-from leadflow.errors import IdempotencyConflict
+from leadflow.db import create_engine, session_factory
+from leadflow.errors import IdempotencyConflict, database_unavailable
+from leadflow.intake import service as service_module
 from leadflow.intake import writer as writer_module
 from leadflow.intake.service import Accepted, Pending, RequestMeta, prepare
 from leadflow.intake.writer import GroupCommit
@@ -110,13 +116,13 @@ async def test_a_client_that_leaves_does_not_lose_its_submission(
     assert count(db, "procrastinate_jobs") == 1
 
 
-async def test_an_unreachable_database_is_a_503_to_retry_and_stores_nothing(
+async def test_an_unreachable_database_is_a_503_to_retry_and_the_batch_is_rolled_back(
     app: FastAPI, db: psycopg.Connection[Row], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def down(*_: object) -> None:
-        raise OperationalError("INSERT INTO leads", {}, psycopg.OperationalError("refused"))
+    async def down(*_: object) -> list[int]:  # the connection breaks after the inserts
+        raise OperationalError("SELECT procrastinate_defer_jobs_v1", {}, psycopg.OperationalError())
 
-    monkeypatch.setattr(writer_module, "store", down)
+    monkeypatch.setattr(service_module, "defer_many", down)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         response = await client.post(
@@ -126,5 +132,122 @@ async def test_an_unreachable_database_is_a_503_to_retry_and_stores_nothing(
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] == "5"
-    assert "Retry" in response.json()["detail"]
-    assert count(db, "leads") == 0
+    assert "Retry in a few seconds" in response.json()["detail"]
+    assert count(db, "leads") == count(db, "submissions") == 0
+
+
+def test_procrastinate_wrapping_a_lost_connection_counts_as_the_database_unavailable() -> None:
+    wrapped = ConnectorException("defer failed")
+    wrapped.__cause__ = psycopg.OperationalError("server closed the connection unexpectedly")
+    bug = ConnectorException("defer failed")
+    bug.__cause__ = KeyError("queue")
+
+    assert database_unavailable(wrapped)
+    assert not database_unavailable(bug)
+    assert not database_unavailable(ValueError("no"))
+
+
+async def test_a_batch_with_a_bad_row_still_answers_its_repeats_once(
+    app: FastAPI, config: Config, db: psycopg.Connection[Row]
+) -> None:
+    writer = writer_of(app)
+    bad = pending(config, "bad@acme.de")
+    bad.mapped.fields["country"] = "x" * 100
+    results = await asyncio.gather(
+        writer.submit(bad),
+        writer.submit(pending(config, "dup@acme.de")),
+        writer.submit(pending(config, "dup@acme.de")),
+        return_exceptions=True,
+    )
+    _, first, again = results
+
+    assert isinstance(first, Accepted)
+    assert isinstance(again, Accepted)
+    assert again.lead_id == first.lead_id
+    assert again.replayed
+    assert count(db, "leads") == 1
+
+
+async def test_a_repeat_hears_the_oldest_of_several_earlier_answers(
+    app: FastAPI, config: Config, db: psycopg.Connection[Row]
+) -> None:
+    writer = writer_of(app)
+    oldest = await writer.submit(pending(config, "p@acme.de", key="k-1"))
+    newer = await writer.submit(pending(config, "p@acme.de", key="k-2"))  # the key decides
+    again = await writer.submit(pending(config, "p@acme.de"))
+
+    assert newer.lead_id != oldest.lead_id
+    assert again.lead_id == oldest.lead_id
+    assert again.replayed
+
+
+async def test_each_form_keeps_its_own_duplicate_window_within_one_batch(
+    app: FastAPI, config: Config, db: psycopg.Connection[Row]
+) -> None:
+    short = config.forms["open"].model_copy(update={"duplicate_window": timedelta(minutes=1)})
+    config.forms["open"] = short
+    writer = writer_of(app)
+    first = await writer.submit(prepare(config, "open", {"email": "w@acme.de"}, META, None))
+    db.execute("UPDATE submissions SET received_at = received_at - interval '5 minutes'")
+    contact, later = await asyncio.gather(
+        writer.submit(pending(config, "c@acme.de")),  # contact's window is 10 minutes
+        writer.submit(prepare(config, "open", {"email": "w@acme.de"}, META, None)),
+    )
+
+    assert later.lead_id != first.lead_id  # 5 minutes is outside open's 1-minute window
+    assert not later.replayed
+    assert not contact.replayed
+    assert count(db, "leads") == 3
+
+
+async def test_two_api_processes_racing_on_one_submission_make_one_lead(
+    app: FastAPI, config: Config, database_url: str, db: psycopg.Connection[Row]
+) -> None:
+    engines = [create_engine(database_url, pool_size=2) for _ in range(2)]
+    writers = [GroupCommit(session_factory(engine)) for engine in engines]
+    try:
+        keyed = [pending(config, "race@acme.de", key="tab-1") for _ in range(6)]
+        same = [pending(config, "same@acme.de") for _ in range(6)]
+        results = await asyncio.gather(
+            *(writers[n % 2].submit(item) for n, item in enumerate([*keyed, *same]))
+        )
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+    assert len({r.lead_id for r in results[:6]}) == 1
+    assert len({r.lead_id for r in results[6:]}) == 1
+    assert sum(not r.replayed for r in results) == 2
+    assert count(db, "leads") == count(db, "procrastinate_jobs") == 2
+
+
+async def test_a_submission_arriving_as_the_committers_finish_is_still_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @contextlib.asynccontextmanager
+    async def transaction(_: object) -> AsyncIterator[None]:
+        await gate
+        yield None
+
+    async def store(_: object, batch: list[str]) -> list[str]:
+        return [f"stored {item}" for item in batch]
+
+    monkeypatch.setattr(writer_module, "transaction", transaction)
+    monkeypatch.setattr(writer_module, "store", store)
+    writer = GroupCommit(cast(Any, None), parallel=2)
+    first = asyncio.create_task(writer.submit(cast(Any, "x1")))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    second = asyncio.create_task(writer.submit(cast(Any, "x2")))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    gate.set_result(None)  # both transactions end in the same turn of the loop
+    third = asyncio.create_task(writer.submit(cast(Any, "x3")))
+
+    assert await asyncio.wait_for(asyncio.gather(first, second, third), 2) == [
+        "stored x1",
+        "stored x2",
+        "stored x3",
+    ]

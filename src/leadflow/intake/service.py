@@ -3,8 +3,10 @@
 ``prepare`` does everything that needs no database (mapping, checks, spam
 guards) and raises a 4xx error for bad input. ``store`` then writes a batch of
 prepared submissions in its caller's transaction with a fixed number of
-statements, whatever the batch's size: a lock per idempotency key or payload,
-one lookup of earlier answers, one insert per table and one for the jobs. The
+statements, whatever the batch's size: the advisory locks (one per idempotency
+key or payload, taken in one statement), one lookup of earlier answers, one
+executemany per table (psycopg pipelines its rows in one round trip) and one
+batch defer for the jobs. The
 group commit (``writer.GroupCommit``) feeds it the submissions that arrive
 together, so under load many share one transaction and one commit.
 """
@@ -47,8 +49,6 @@ from leadflow.models.base import new_id, utcnow
 from leadflow.pipeline.tasks import process_lead
 
 ACCEPTED_STATUS = LeadStatus.RECEIVED.value
-# Every insert names the same columns, so a batch is one statement per table.
-_NO_FIELDS: dict[str, Any] = dict.fromkeys(LEAD_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +156,9 @@ async def store(
     in the database or earlier in the batch, gets the first answer and stores
     nothing; the same key with another payload gets an IdempotencyConflict."""
     # Serialise the transactions that could hold the same submission, then look.
-    scopes = sorted({lock_id(item.lock_scope) for item in batch})
+    scopes = sorted({lock_id(item.lock_scope) for item in batch})  # one order: no deadlock
     await session.execute(_LOCKS, {"ids": scopes})
+    await session.execute(_FRESH_PLANS)
     by_key, by_print = await _earlier(session, batch)
     rows = _Rows()
     answers: list[Accepted | IdempotencyConflict] = []
@@ -183,13 +184,11 @@ async def store(
     return answers
 
 
+_LOCKS = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id")
 # The lookup of earlier answers is planned afresh each time (this transaction only): a
 # plan cached while the table was small would keep scanning it whole once it has grown,
 # for as long as no ANALYZE has run (autovacuum turned off, or not yet come by).
-_LOCKS = text(
-    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-    " pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id"
-)
+_FRESH_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 _EARLIER = select(
     Submission.id,
     Submission.idempotency_key,
@@ -223,7 +222,7 @@ async def _earlier(
             "keys": [item.idempotency_key for item in batch if item.idempotency_key],
             "forms": sorted({item.form_key for item in keyless}),
             "prints": sorted({item.digest for item in keyless}),
-            "window": max(windows.values()),
+            "window": max((windows[item.form_key] for item in keyless), default=timedelta(0)),
         },
     )
     by_key: dict[str, _First] = {}
@@ -375,3 +374,5 @@ class _Rows:
 _LEADS, _SUBMISSIONS, _EVENTS, _CONSENTS = (
     cast(Table, model.__table__) for model in (Lead, Submission, LeadEvent, ConsentRecord)
 )
+# Every lead row names the same columns, so a batch's leads are one executemany.
+_NO_FIELDS: dict[str, Any] = dict.fromkeys(c.name for c in _LEADS.columns if c.name in LEAD_FIELDS)

@@ -52,7 +52,7 @@ async def consents(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[Consen
     result = await session.scalars(
         select(ConsentRecord)
         .where(or_(ConsentRecord.lead_id == lead_id, ConsentRecord.lead_id.in_(merged)))
-        .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
+        .order_by(ConsentRecord.recorded_at, ConsentRecord.purpose, ConsentRecord.id)
     )
     return result.all()
 
