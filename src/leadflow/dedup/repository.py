@@ -7,8 +7,8 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
+from sqlalchemy import bindparam, case, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, UUID, VARCHAR
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.db import lock_id
@@ -36,26 +36,32 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
         await session.execute(_LOCKS, {"ids": ids})
 
 
+_STORE_KEYS = text(
+    "WITH gone AS (DELETE FROM lead_match_keys WHERE lead_id = :lead_id AND key <> ALL(:keys)) "
+    "INSERT INTO lead_match_keys (key, lead_id) SELECT key, :lead_id FROM unnest(:keys) AS key "
+    "ON CONFLICT DO NOTHING"
+).bindparams(bindparam("keys", type_=ARRAY(VARCHAR)), bindparam("lead_id", type_=UUID))
+
+
 async def store_keys(session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str]) -> None:
-    """Replace the lead's blocking keys (a lead processed again may have new values)."""
-    await session.execute(delete(LeadMatchKey).where(LeadMatchKey.lead_id == lead_id))
-    if keys:
-        await session.execute(
-            insert(LeadMatchKey).on_conflict_do_nothing(),
-            [{"key": key, "lead_id": lead_id} for key in sorted(keys)],
-        )
+    """Replace the lead's blocking keys (a lead processed again may have new values):
+    one statement drops the keys it no longer has and adds the new ones (sorted, so
+    two transactions insert shared keys in the same order)."""
+    await session.execute(_STORE_KEYS, {"lead_id": lead_id, "keys": sorted(keys)})
 
 
-async def _decided_apart(session: AsyncSession, lead_id: uuid.UUID) -> set[uuid.UUID]:
-    """Leads a person said are not this lead's duplicates."""
+def _apart(lead_id: uuid.UUID) -> Any:
+    """The leads a person said are not this lead's duplicates, as an array."""
     apart = (MatchStatus.NOT_DUPLICATE.value, MatchStatus.UNMERGED.value)
-    rows = await session.execute(
-        select(LeadMatch.lead_id, LeadMatch.match_id).where(
+    other = case((LeadMatch.lead_id == lead_id, LeadMatch.match_id), else_=LeadMatch.lead_id)
+    return (
+        select(func.array_agg(other))
+        .where(
             or_(LeadMatch.lead_id == lead_id, LeadMatch.match_id == lead_id),
             LeadMatch.status.in_(apart),
         )
+        .scalar_subquery()
     )
-    return {other for pair in rows for other in pair if other != lead_id}
 
 
 async def candidates(
@@ -64,23 +70,37 @@ async def candidates(
     """Live leads sharing blocking keys with this one, those sharing the most first.
 
     A key of a merged lead leads to its survivor. Leads a person kept apart
-    from this one are left out.
+    from this one are left out. One statement finds the leads, loads them and
+    reads the pairs kept apart; merged leads' survivors take another.
     """
     if not keys:
         return []
     shared = func.count().label("shared")
-    query = (
+    top = (
         select(LeadMatchKey.lead_id, shared)
         .where(LeadMatchKey.key.in_(list(keys)), LeadMatchKey.lead_id != lead_id)
         .group_by(LeadMatchKey.lead_id)
         .order_by(shared.desc(), LeadMatchKey.lead_id)
         .limit(limit)
+        .subquery()
     )
-    ids = [row.lead_id for row in await session.execute(query)]
-    if not ids:
+    query = (
+        select(Lead, _apart(lead_id))
+        .join(top, Lead.id == top.c.lead_id)
+        .order_by(top.c.shared.desc(), top.c.lead_id)
+    )
+    rows = (await session.execute(query)).all()
+    if not rows:
         return []
-    apart = await _decided_apart(session, lead_id)
-    found = {lead.id: lead for lead in (await survivors(session, set(ids))).values()}
+    apart = set(rows[0][1] or ())
+    merged_into = {lead.id: lead.duplicate_of for lead, _ in rows if lead.duplicate_of}
+    followed = await survivors(session, set(merged_into.values())) if merged_into else {}
+    found: dict[uuid.UUID, Lead] = {}
+    for lead, _ in rows:
+        into = merged_into.get(lead.id)
+        survivor = lead if into is None else followed.get(into)
+        if survivor is not None:
+            found.setdefault(survivor.id, survivor)
     return [
         lead
         for lead in found.values()
@@ -130,6 +150,26 @@ async def move_submissions(
     return list(moved)
 
 
+async def matches_between(
+    session: AsyncSession, lead_id: uuid.UUID, others: Collection[uuid.UUID]
+) -> dict[uuid.UUID, LeadMatch]:
+    """The pair records of a lead with each of ``others``, whichever way round, by other."""
+    if not others:
+        return {}
+    rows = await session.scalars(
+        select(LeadMatch).where(
+            or_(
+                (LeadMatch.lead_id == lead_id) & LeadMatch.match_id.in_(others),
+                (LeadMatch.match_id == lead_id) & LeadMatch.lead_id.in_(others),
+            )
+        )
+    )
+    found: dict[uuid.UUID, LeadMatch] = {}
+    for row in rows:
+        found.setdefault(row.match_id if row.lead_id == lead_id else row.lead_id, row)
+    return found
+
+
 async def save_match(
     session: AsyncSession,
     lead_id: uuid.UUID,
@@ -142,16 +182,33 @@ async def save_match(
     decided_by: str | None = None,
 ) -> None:
     """Record what became of a pair, whichever way round it was first linked."""
-    existing = (
-        await session.scalars(
-            select(LeadMatch).where(
-                or_(
-                    (LeadMatch.lead_id == lead_id) & (LeadMatch.match_id == match_id),
-                    (LeadMatch.lead_id == match_id) & (LeadMatch.match_id == lead_id),
-                )
-            )
-        )
-    ).first()
+    existing = (await matches_between(session, lead_id, [match_id])).get(match_id)
+    record_match(
+        session,
+        existing,
+        lead_id,
+        match_id,
+        status,
+        probability=probability,
+        reason=reason,
+        merge=merge,
+        decided_by=decided_by,
+    )
+
+
+def record_match(
+    session: AsyncSession,
+    existing: LeadMatch | None,
+    lead_id: uuid.UUID,
+    match_id: uuid.UUID,
+    status: MatchStatus,
+    *,
+    probability: float | None = None,
+    reason: dict[str, Any] | None = None,
+    merge: dict[str, Any] | None = None,
+    decided_by: str | None = None,
+) -> None:
+    """``save_match`` with the pair's record (or None) already read (``matches_between``)."""
     decided_at: datetime | None = utcnow() if decided_by else None
     if existing is None:
         session.add(

@@ -187,9 +187,11 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         return StageResult(detail)
     if best.decision == "possible":
         linked = [v for v in verdicts if v.decision == "possible"][:3]
+        pairs = await repository.matches_between(session, lead.id, [v.lead.id for v in linked])
         for verdict in linked:
-            await repository.save_match(
+            repository.record_match(
                 session,
+                pairs.get(verdict.lead.id),
                 lead.id,
                 verdict.lead.id,
                 MatchStatus.POSSIBLE,
