@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -64,14 +65,67 @@ def _apart(lead_id: uuid.UUID) -> Any:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A lead as the matcher reads it: its matching fields only (no ORM object)."""
+
+    id: uuid.UUID
+    status: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    street: str | None
+    city: str | None
+    postcode: str | None
+    country: str | None
+    quality: dict[str, Any]
+
+
+_MATCHED = (  # the fields of Candidate read from the lead's own columns
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "street",
+    "city",
+    "postcode",
+    "country",
+)
+_QUALITY_READ = ("email_key", "phone_e164", "company_domain")  # what match_values reads
+
+
+def _candidate_columns() -> list[Any]:
+    return [
+        Lead.id,
+        Lead.status,
+        Lead.duplicate_of,
+        *(getattr(Lead, name) for name in _MATCHED),
+        *(Lead.quality[key].astext.label(f"q_{key}") for key in _QUALITY_READ),
+    ]
+
+
+def _candidate(row: Any) -> Candidate:
+    values = row._mapping
+    return Candidate(
+        id=row.id,
+        status=row.status,
+        quality={key: values[f"q_{key}"] for key in _QUALITY_READ},
+        **{name: values[name] for name in _MATCHED},
+    )
+
+
 async def candidates(
     session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str], limit: int = CANDIDATES
-) -> list[Lead]:
+) -> list[Lead | Candidate]:
     """Live leads sharing blocking keys with this one, those sharing the most first.
 
     A key of a merged lead leads to its survivor. Leads a person kept apart
-    from this one are left out. One statement finds the leads, loads them and
-    reads the pairs kept apart; merged leads' survivors take another.
+    from this one are left out. One statement finds the leads, reads what the
+    matcher needs of them and the pairs kept apart; merged leads' survivors
+    take another only when there are any.
     """
     if not keys:
         return []
@@ -85,20 +139,20 @@ async def candidates(
         .subquery()
     )
     query = (
-        select(Lead, _apart(lead_id))
+        select(*_candidate_columns(), _apart(lead_id).label("apart"))
         .join(top, Lead.id == top.c.lead_id)
         .order_by(top.c.shared.desc(), top.c.lead_id)
     )
     rows = (await session.execute(query)).all()
     if not rows:
         return []
-    apart = set(rows[0][1] or ())
-    merged_into = {lead.id: lead.duplicate_of for lead, _ in rows if lead.duplicate_of}
+    apart = set(rows[0].apart or ())
+    merged_into = {row.id: row.duplicate_of for row in rows if row.duplicate_of}
     followed = await survivors(session, set(merged_into.values())) if merged_into else {}
-    found: dict[uuid.UUID, Lead] = {}
-    for lead, _ in rows:
-        into = merged_into.get(lead.id)
-        survivor = lead if into is None else followed.get(into)
+    found: dict[uuid.UUID, Lead | Candidate] = {}
+    for row in rows:
+        into = merged_into.get(row.id)
+        survivor = _candidate(row) if into is None else followed.get(into)
         if survivor is not None:
             found.setdefault(survivor.id, survivor)
     return [
