@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, text, update
+from sqlalchemy import Select, bindparam, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, UUID, VARCHAR
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,49 +21,49 @@ from leadflow.models.base import utcnow
 # How many leads sharing keys with a new one are scored, best first.
 CANDIDATES = 20
 
-_LOCKS = text(
+_LOCK_AND_STORE = text(
+    "WITH gone AS (DELETE FROM lead_match_keys WHERE lead_id = :lead_id AND key <> ALL(:keys)), "
+    "added AS (INSERT INTO lead_match_keys (key, lead_id) "
+    "SELECT key, :lead_id FROM unnest(:keys) AS key ON CONFLICT DO NOTHING) "
     "SELECT pg_advisory_xact_lock(id) FROM (SELECT unnest(:ids) AS id ORDER BY 1) AS ordered"
-).bindparams(bindparam("ids", type_=ARRAY(BIGINT)))
+).bindparams(
+    bindparam("ids", type_=ARRAY(BIGINT)),
+    bindparam("keys", type_=ARRAY(VARCHAR)),
+    bindparam("lead_id", type_=UUID),
+)
 
 
-async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
-    """Serialise every transaction that looks for the same person until this one ends.
+async def lock_and_store_keys(
+    session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str]
+) -> None:
+    """Serialise every transaction that looks for the same person until this one ends,
+    and replace the lead's blocking keys (a lead processed again may have new values).
 
     Two submissions of one person processed at once by two workers: the second
-    waits here, then sees the first one committed. In one statement, sorted,
-    so two transactions take shared keys in the same order.
+    waits here, then sees the first one committed. The locks are taken in one
+    statement, sorted, so two transactions take shared keys in the same order. The
+    same statement drops the keys the lead no longer has and adds the new ones: they
+    are the lead's own rows, which no other transaction writes (the lead's row is
+    locked), and nobody sees them before the commit anyway.
     """
     ids = sorted({lock_id(f"dedup:{key}") for key in keys})
-    if ids:
-        await session.execute(_LOCKS, {"ids": ids})
+    params = {"ids": ids, "keys": sorted(keys), "lead_id": lead_id}
+    await session.execute(_LOCK_AND_STORE, params)
 
 
-_STORE_KEYS = text(
-    "WITH gone AS (DELETE FROM lead_match_keys WHERE lead_id = :lead_id AND key <> ALL(:keys)) "
-    "INSERT INTO lead_match_keys (key, lead_id) SELECT key, :lead_id FROM unnest(:keys) AS key "
-    "ON CONFLICT DO NOTHING"
-).bindparams(bindparam("keys", type_=ARRAY(VARCHAR)), bindparam("lead_id", type_=UUID))
-
-
-async def store_keys(session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str]) -> None:
-    """Replace the lead's blocking keys (a lead processed again may have new values):
-    one statement drops the keys it no longer has and adds the new ones (sorted, so
-    two transactions insert shared keys in the same order)."""
-    await session.execute(_STORE_KEYS, {"lead_id": lead_id, "keys": sorted(keys)})
-
-
-def _apart(lead_id: uuid.UUID) -> Any:
-    """The leads a person said are not this lead's duplicates, as an array."""
-    apart = (MatchStatus.NOT_DUPLICATE.value, MatchStatus.UNMERGED.value)
+def _paired(lead_id: Any, statuses: Collection[str] = ()) -> Any:
+    """The leads this lead has a pair record with (with one of ``statuses``), as an array."""
     other = case((LeadMatch.lead_id == lead_id, LeadMatch.match_id), else_=LeadMatch.lead_id)
-    return (
-        select(func.array_agg(other))
-        .where(
-            or_(LeadMatch.lead_id == lead_id, LeadMatch.match_id == lead_id),
-            LeadMatch.status.in_(apart),
-        )
-        .scalar_subquery()
+    query = select(func.array_agg(other)).where(
+        or_(LeadMatch.lead_id == lead_id, LeadMatch.match_id == lead_id)
     )
+    if statuses:
+        query = query.where(LeadMatch.status.in_(statuses))
+    return query.scalar_subquery()
+
+
+# A person said these are not the lead's duplicates.
+APART = (MatchStatus.NOT_DUPLICATE.value, MatchStatus.UNMERGED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,35 +118,57 @@ def _candidate(row: Any) -> Candidate:
     )
 
 
+@functools.cache
+def _candidates_query(limit: int) -> Select[Any]:
+    """Built once: the leads sharing the most keys (``:keys``) with ``:lead_id``, what the
+    matcher reads of them, and the lead's pair records (kept apart, and all)."""
+    lead_id = bindparam("lead_id", type_=Lead.id.type)
+    shared = func.count().label("shared")
+    top = (
+        select(LeadMatchKey.lead_id, shared)
+        .where(
+            LeadMatchKey.key == func.any(bindparam("keys", type_=ARRAY(VARCHAR))),
+            LeadMatchKey.lead_id != lead_id,
+        )
+        .group_by(LeadMatchKey.lead_id)
+        .order_by(shared.desc(), LeadMatchKey.lead_id)
+        .limit(limit)
+        .subquery()
+    )
+    return (
+        select(
+            *_candidate_columns(),
+            _paired(lead_id, APART).label("apart"),
+            _paired(lead_id).label("paired"),
+        )
+        .join(top, Lead.id == top.c.lead_id)
+        .order_by(top.c.shared.desc(), top.c.lead_id)
+    )
+
+
 async def candidates(
     session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str], limit: int = CANDIDATES
 ) -> list[Lead | Candidate]:
     """Live leads sharing blocking keys with this one, those sharing the most first.
 
     A key of a merged lead leads to its survivor. Leads a person kept apart
-    from this one are left out. One statement finds the leads, reads what the
-    matcher needs of them and the pairs kept apart; merged leads' survivors
-    take another only when there are any.
+    from this one are left out.
     """
+    return (await candidates_and_pairs(session, lead_id, keys, limit))[0]
+
+
+async def candidates_and_pairs(
+    session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str], limit: int = CANDIDATES
+) -> tuple[list[Lead | Candidate], set[uuid.UUID]]:
+    """``candidates``, and the leads this lead has a pair record with already (any
+    status). One statement finds the leads, reads what the matcher needs of them and
+    the lead's pairs; merged leads' survivors take another only when there are any."""
     if not keys:
-        return []
-    shared = func.count().label("shared")
-    top = (
-        select(LeadMatchKey.lead_id, shared)
-        .where(LeadMatchKey.key.in_(list(keys)), LeadMatchKey.lead_id != lead_id)
-        .group_by(LeadMatchKey.lead_id)
-        .order_by(shared.desc(), LeadMatchKey.lead_id)
-        .limit(limit)
-        .subquery()
-    )
-    query = (
-        select(*_candidate_columns(), _apart(lead_id).label("apart"))
-        .join(top, Lead.id == top.c.lead_id)
-        .order_by(top.c.shared.desc(), top.c.lead_id)
-    )
-    rows = (await session.execute(query)).all()
+        return [], set()
+    query = _candidates_query(limit)
+    rows = (await session.execute(query, {"lead_id": lead_id, "keys": sorted(keys)})).all()
     if not rows:
-        return []
+        return [], set()
     apart = set(rows[0].apart or ())
     merged_into = {row.id: row.duplicate_of for row in rows if row.duplicate_of}
     followed = await survivors(session, set(merged_into.values())) if merged_into else {}
@@ -155,11 +178,12 @@ async def candidates(
         survivor = _candidate(row) if into is None else followed.get(into)
         if survivor is not None:
             found.setdefault(survivor.id, survivor)
-    return [
+    live = [
         lead
         for lead in found.values()
         if lead.id != lead_id and lead.id not in apart and lead.status != LeadStatus.MERGED.value
     ]
+    return live, set(rows[0].paired or ())
 
 
 async def survivors(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Lead]:

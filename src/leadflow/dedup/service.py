@@ -188,9 +188,8 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
     lead.phone_key = quality.get("phone_e164")
     values = match_values(lead)
     keys = blocking_keys(FIELDS, values)
-    await repository.lock_keys(session, keys)
-    await repository.store_keys(session, lead.id, keys)
-    found = await repository.candidates(session, lead.id, keys)
+    await repository.lock_and_store_keys(session, lead.id, keys)
+    found, paired = await repository.candidates_and_pairs(session, lead.id, keys)
     verdicts = [judge(lead, c, config, prepared=(values, keys)) for c in found]
     order = {"same": 2, "possible": 1, "new": 0}
     verdicts.sort(key=lambda v: (order[v.decision], v.match.weight), reverse=True)
@@ -202,7 +201,10 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         return StageResult(detail)
     if best.decision == "possible":
         linked = [v for v in verdicts if v.decision == "possible"][:3]
-        pairs = await repository.matches_between(session, lead.id, [v.lead.id for v in linked])
+        others = [v.lead.id for v in linked]
+        # A new lead has no pair records yet: read them only when there are some.
+        known = paired.intersection(others)
+        pairs = await repository.matches_between(session, lead.id, known) if known else {}
         for verdict in linked:
             repository.record_match(
                 session,
