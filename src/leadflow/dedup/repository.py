@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
+from sqlalchemy import Select, bindparam, case, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, UUID, VARCHAR
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.db import lock_id
@@ -19,73 +21,169 @@ from leadflow.models.base import utcnow
 # How many leads sharing keys with a new one are scored, best first.
 CANDIDATES = 20
 
-_LOCKS = text(
+_LOCK_AND_STORE = text(
+    "WITH gone AS (DELETE FROM lead_match_keys WHERE lead_id = :lead_id AND key <> ALL(:keys)), "
+    "added AS (INSERT INTO lead_match_keys (key, lead_id) "
+    "SELECT key, :lead_id FROM unnest(:keys) AS key ON CONFLICT DO NOTHING) "
     "SELECT pg_advisory_xact_lock(id) FROM (SELECT unnest(:ids) AS id ORDER BY 1) AS ordered"
-).bindparams(bindparam("ids", type_=ARRAY(BIGINT)))
+).bindparams(
+    bindparam("ids", type_=ARRAY(BIGINT)),
+    bindparam("keys", type_=ARRAY(VARCHAR)),
+    bindparam("lead_id", type_=UUID),
+)
 
 
-async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
-    """Serialise every transaction that looks for the same person until this one ends.
+async def lock_and_store_keys(
+    session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str]
+) -> None:
+    """Serialise every transaction that looks for the same person until this one ends,
+    and replace the lead's blocking keys (a lead processed again may have new values).
 
     Two submissions of one person processed at once by two workers: the second
-    waits here, then sees the first one committed. In one statement, sorted,
-    so two transactions take shared keys in the same order.
+    waits here, then sees the first one committed. The locks are taken in one
+    statement, sorted, so two transactions take shared keys in the same order. The
+    same statement drops the keys the lead no longer has and adds the new ones: they
+    are the lead's own rows, which no other transaction writes (the lead's row is
+    locked), and nobody sees them before the commit anyway.
     """
     ids = sorted({lock_id(f"dedup:{key}") for key in keys})
-    if ids:
-        await session.execute(_LOCKS, {"ids": ids})
+    params = {"ids": ids, "keys": sorted(keys), "lead_id": lead_id}
+    await session.execute(_LOCK_AND_STORE, params)
 
 
-async def store_keys(session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str]) -> None:
-    """Replace the lead's blocking keys (a lead processed again may have new values)."""
-    await session.execute(delete(LeadMatchKey).where(LeadMatchKey.lead_id == lead_id))
-    if keys:
-        await session.execute(
-            insert(LeadMatchKey).on_conflict_do_nothing(),
-            [{"key": key, "lead_id": lead_id} for key in sorted(keys)],
-        )
-
-
-async def _decided_apart(session: AsyncSession, lead_id: uuid.UUID) -> set[uuid.UUID]:
-    """Leads a person said are not this lead's duplicates."""
-    apart = (MatchStatus.NOT_DUPLICATE.value, MatchStatus.UNMERGED.value)
-    rows = await session.execute(
-        select(LeadMatch.lead_id, LeadMatch.match_id).where(
-            or_(LeadMatch.lead_id == lead_id, LeadMatch.match_id == lead_id),
-            LeadMatch.status.in_(apart),
-        )
+def _paired(lead_id: Any, statuses: Collection[str] = ()) -> Any:
+    """The leads this lead has a pair record with (with one of ``statuses``), as an array."""
+    other = case((LeadMatch.lead_id == lead_id, LeadMatch.match_id), else_=LeadMatch.lead_id)
+    query = select(func.array_agg(other)).where(
+        or_(LeadMatch.lead_id == lead_id, LeadMatch.match_id == lead_id)
     )
-    return {other for pair in rows for other in pair if other != lead_id}
+    if statuses:
+        query = query.where(LeadMatch.status.in_(statuses))
+    return query.scalar_subquery()
+
+
+# A person said these are not the lead's duplicates.
+APART = (MatchStatus.NOT_DUPLICATE.value, MatchStatus.UNMERGED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A lead as the matcher reads it: its matching fields only (no ORM object)."""
+
+    id: uuid.UUID
+    status: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    street: str | None
+    city: str | None
+    postcode: str | None
+    country: str | None
+    quality: dict[str, Any]
+
+
+_MATCHED = (  # the fields of Candidate read from the lead's own columns
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "street",
+    "city",
+    "postcode",
+    "country",
+)
+_QUALITY_READ = ("email_key", "phone_e164", "company_domain")  # what match_values reads
+
+
+def _candidate_columns() -> list[Any]:
+    return [
+        Lead.id,
+        Lead.status,
+        Lead.duplicate_of,
+        *(getattr(Lead, name) for name in _MATCHED),
+        *(Lead.quality[key].astext.label(f"q_{key}") for key in _QUALITY_READ),
+    ]
+
+
+def _candidate(row: Any) -> Candidate:
+    values = row._mapping
+    return Candidate(
+        id=row.id,
+        status=row.status,
+        quality={key: values[f"q_{key}"] for key in _QUALITY_READ},
+        **{name: values[name] for name in _MATCHED},
+    )
+
+
+@functools.cache
+def _candidates_query(limit: int) -> Select[Any]:
+    """Built once: the leads sharing the most keys (``:keys``) with ``:lead_id``, what the
+    matcher reads of them, and the lead's pair records (kept apart, and all)."""
+    lead_id = bindparam("lead_id", type_=Lead.id.type)
+    shared = func.count().label("shared")
+    top = (
+        select(LeadMatchKey.lead_id, shared)
+        .where(
+            LeadMatchKey.key == func.any(bindparam("keys", type_=ARRAY(VARCHAR))),
+            LeadMatchKey.lead_id != lead_id,
+        )
+        .group_by(LeadMatchKey.lead_id)
+        .order_by(shared.desc(), LeadMatchKey.lead_id)
+        .limit(limit)
+        .subquery()
+    )
+    return (
+        select(
+            *_candidate_columns(),
+            _paired(lead_id, APART).label("apart"),
+            _paired(lead_id).label("paired"),
+        )
+        .join(top, Lead.id == top.c.lead_id)
+        .order_by(top.c.shared.desc(), top.c.lead_id)
+    )
 
 
 async def candidates(
     session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str], limit: int = CANDIDATES
-) -> list[Lead]:
+) -> list[Lead | Candidate]:
     """Live leads sharing blocking keys with this one, those sharing the most first.
 
     A key of a merged lead leads to its survivor. Leads a person kept apart
     from this one are left out.
     """
+    return (await candidates_and_pairs(session, lead_id, keys, limit))[0]
+
+
+async def candidates_and_pairs(
+    session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str], limit: int = CANDIDATES
+) -> tuple[list[Lead | Candidate], set[uuid.UUID]]:
+    """``candidates``, and the leads this lead has a pair record with already (any
+    status). One statement finds the leads, reads what the matcher needs of them and
+    the lead's pairs; merged leads' survivors take another only when there are any."""
     if not keys:
-        return []
-    shared = func.count().label("shared")
-    query = (
-        select(LeadMatchKey.lead_id, shared)
-        .where(LeadMatchKey.key.in_(list(keys)), LeadMatchKey.lead_id != lead_id)
-        .group_by(LeadMatchKey.lead_id)
-        .order_by(shared.desc(), LeadMatchKey.lead_id)
-        .limit(limit)
-    )
-    ids = [row.lead_id for row in await session.execute(query)]
-    if not ids:
-        return []
-    apart = await _decided_apart(session, lead_id)
-    found = {lead.id: lead for lead in (await survivors(session, set(ids))).values()}
-    return [
+        return [], set()
+    query = _candidates_query(limit)
+    rows = (await session.execute(query, {"lead_id": lead_id, "keys": sorted(keys)})).all()
+    if not rows:
+        return [], set()
+    apart = set(rows[0].apart or ())
+    merged_into = {row.id: row.duplicate_of for row in rows if row.duplicate_of}
+    followed = await survivors(session, set(merged_into.values())) if merged_into else {}
+    found: dict[uuid.UUID, Lead | Candidate] = {}
+    for row in rows:
+        into = merged_into.get(row.id)
+        survivor = _candidate(row) if into is None else followed.get(into)
+        if survivor is not None:
+            found.setdefault(survivor.id, survivor)
+    live = [
         lead
         for lead in found.values()
         if lead.id != lead_id and lead.id not in apart and lead.status != LeadStatus.MERGED.value
     ]
+    return live, set(rows[0].paired or ())
 
 
 async def survivors(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Lead]:
@@ -130,6 +228,26 @@ async def move_submissions(
     return list(moved)
 
 
+async def matches_between(
+    session: AsyncSession, lead_id: uuid.UUID, others: Collection[uuid.UUID]
+) -> dict[uuid.UUID, LeadMatch]:
+    """The pair records of a lead with each of ``others``, whichever way round, by other."""
+    if not others:
+        return {}
+    rows = await session.scalars(
+        select(LeadMatch).where(
+            or_(
+                (LeadMatch.lead_id == lead_id) & LeadMatch.match_id.in_(others),
+                (LeadMatch.match_id == lead_id) & LeadMatch.lead_id.in_(others),
+            )
+        )
+    )
+    found: dict[uuid.UUID, LeadMatch] = {}
+    for row in rows:
+        found.setdefault(row.match_id if row.lead_id == lead_id else row.lead_id, row)
+    return found
+
+
 async def save_match(
     session: AsyncSession,
     lead_id: uuid.UUID,
@@ -142,16 +260,33 @@ async def save_match(
     decided_by: str | None = None,
 ) -> None:
     """Record what became of a pair, whichever way round it was first linked."""
-    existing = (
-        await session.scalars(
-            select(LeadMatch).where(
-                or_(
-                    (LeadMatch.lead_id == lead_id) & (LeadMatch.match_id == match_id),
-                    (LeadMatch.lead_id == match_id) & (LeadMatch.match_id == lead_id),
-                )
-            )
-        )
-    ).first()
+    existing = (await matches_between(session, lead_id, [match_id])).get(match_id)
+    record_match(
+        session,
+        existing,
+        lead_id,
+        match_id,
+        status,
+        probability=probability,
+        reason=reason,
+        merge=merge,
+        decided_by=decided_by,
+    )
+
+
+def record_match(
+    session: AsyncSession,
+    existing: LeadMatch | None,
+    lead_id: uuid.UUID,
+    match_id: uuid.UUID,
+    status: MatchStatus,
+    *,
+    probability: float | None = None,
+    reason: dict[str, Any] | None = None,
+    merge: dict[str, Any] | None = None,
+    decided_by: str | None = None,
+) -> None:
+    """``save_match`` with the pair's record (or None) already read (``matches_between``)."""
     decided_at: datetime | None = utcnow() if decided_by else None
     if existing is None:
         session.add(

@@ -36,6 +36,7 @@ from leadflow.dedup.matching import (
     prepare,
     score_vector,
 )
+from leadflow.dedup.repository import Candidate
 from leadflow.dedup.survivorship import MERGED_FIELDS, merge_fields
 from leadflow.errors import Conflict, NotFound, ValidationFailed
 from leadflow.leads import repository as leads
@@ -49,7 +50,7 @@ FIELDS: tuple[Field, ...] = tuple(Field(name, kind) for name, kind in LEAD_MATCH
 MODEL = Model.default(FIELDS, prior=1e-6)
 
 
-def match_values(lead: Lead) -> dict[str, str]:
+def match_values(lead: Lead | Candidate) -> dict[str, str]:
     """The lead as the matcher reads it: canonical email and phone from the validation step."""
     quality = lead.quality or {}
     values: dict[str, Any] = {name: getattr(lead, name, None) for name in LEAD_MATCH_FIELDS}
@@ -62,7 +63,7 @@ def match_values(lead: Lead) -> dict[str, str]:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     decision: str  # same, possible, new
-    lead: Lead
+    lead: Lead | Candidate
     match: Match
     rule: str  # why: same_email, same_phone, fuzzy
     keys: list[str]
@@ -76,12 +77,20 @@ class Verdict:
         }
 
 
-def judge(lead: Lead, candidate: Lead, config: Config) -> Verdict:
-    """The decision about one pair, with its reason."""
-    mine, theirs = match_values(lead), match_values(candidate)
+def judge(
+    lead: Lead,
+    candidate: Lead | Candidate,
+    config: Config,
+    *,
+    prepared: tuple[dict[str, str], set[str]] | None = None,
+) -> Verdict:
+    """The decision about one pair, with its reason. ``prepared``: the lead's
+    ``match_values`` and their ``blocking_keys``, when judging it against many."""
+    mine, my_keys = prepared or _prepared(lead)
+    theirs = match_values(candidate)
     vector = levels(FIELDS, mine, theirs)
     match = score_vector(MODEL, vector)
-    keys = matched_keys(blocking_keys(FIELDS, mine), blocking_keys(FIELDS, theirs))
+    keys = matched_keys(my_keys, blocking_keys(FIELDS, theirs))
     # Two addresses that are not the same key are two addresses, however alike
     # (a colleague's, a typo): a person decides.
     different_emails = bool(mine["email"] and theirs["email"] and mine["email"] != theirs["email"])
@@ -95,6 +104,11 @@ def judge(lead: Lead, candidate: Lead, config: Config) -> Verdict:
         rule = "different_emails" if different_emails else "fuzzy"
         return Verdict("possible", candidate, match, rule, keys)
     return Verdict("new", candidate, match, "fuzzy", keys)
+
+
+def _prepared(lead: Lead) -> tuple[dict[str, str], set[str]]:
+    values = match_values(lead)
+    return values, blocking_keys(FIELDS, values)
 
 
 def _verified(lead: Lead) -> frozenset[str]:
@@ -174,9 +188,9 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
     lead.phone_key = quality.get("phone_e164")
     values = match_values(lead)
     keys = blocking_keys(FIELDS, values)
-    await repository.lock_keys(session, keys)
-    await repository.store_keys(session, lead.id, keys)
-    verdicts = [judge(lead, c, config) for c in await repository.candidates(session, lead.id, keys)]
+    await repository.lock_and_store_keys(session, lead.id, keys)
+    found, paired = await repository.candidates_and_pairs(session, lead.id, keys)
+    verdicts = [judge(lead, c, config, prepared=(values, keys)) for c in found]
     order = {"same": 2, "possible": 1, "new": 0}
     verdicts.sort(key=lambda v: (order[v.decision], v.match.weight), reverse=True)
     best = verdicts[0] if verdicts else None
@@ -187,9 +201,14 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         return StageResult(detail)
     if best.decision == "possible":
         linked = [v for v in verdicts if v.decision == "possible"][:3]
+        others = [v.lead.id for v in linked]
+        # A new lead has no pair records yet: read them only when there are some.
+        known = paired.intersection(others)
+        pairs = await repository.matches_between(session, lead.id, known) if known else {}
         for verdict in linked:
-            await repository.save_match(
+            repository.record_match(
                 session,
+                pairs.get(verdict.lead.id),
                 lead.id,
                 verdict.lead.id,
                 MatchStatus.POSSIBLE,

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -41,8 +41,13 @@ class Lead(Base):
         CheckConstraint("score IS NULL OR score BETWEEN 0 AND 100", name="score_range"),
         Index("ix_leads_created_at_id", "created_at", "id"),
         Index("ix_leads_status_created_at", "status", "created_at"),
-        # routing: the most recent lead of the same company
-        Index("ix_leads_company_domain_updated_at", "company_domain", "updated_at"),
+        # routing: the most recent lead of the same company that has an owner
+        Index(
+            "ix_leads_owned_company_domain_updated_at",
+            "company_domain",
+            "updated_at",
+            postgresql_where=text("owner IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

@@ -18,7 +18,9 @@ today and open leads) come from a ``State``: PostgreSQL in the pipeline, memory
 in dry runs and backtests. In PostgreSQL one lock serialises routing decisions
 until their transaction commits, so two workers never hand out the same turn
 or the last slot of an owner's capacity twice (routing takes milliseconds; the
-lock is held only from the decision to the commit).
+lock is held only from the decision to the commit). It is taken before the
+first owner is considered: a lead that goes to a queue reads no counter and
+changes none, so it needs no lock.
 """
 
 from __future__ import annotations
@@ -154,12 +156,22 @@ class Router:
         self.state = state
         self.exclude = {e.lower() for e in exclude}
         self._absences: Mapping[str, Sequence[Absence]] | None = None
+        self._locked = False
+
+    async def _lock(self) -> None:
+        """Before the first owner is considered: the absences (read before the lock, to
+        keep it short), then the routing lock, then a pool's turn (always in this order)."""
+        if self._absences is None:
+            self._absences = await self.state.absences()
+        if not self._locked:
+            await self.state.lock()
+            self._locked = True
 
     async def _available(
         self, owners: Sequence[Owner], now: datetime, *, respect_hours: bool, strategy: str = ""
     ) -> tuple[list[Owner], list[dict[str, Any]], dict[str, Load]]:
-        if self._absences is None:
-            self._absences = await self.state.absences()
+        await self._lock()
+        assert self._absences is not None
         # Count only what a limit or the strategy reads: counting is the costly part.
         today = strategy == "weighted" or any(o.max_per_day for o in owners)
         open_ = strategy == "least_loaded" or any(o.max_open for o in owners)
@@ -196,6 +208,7 @@ class Router:
         now: datetime,
         view: LeadView,
     ) -> tuple[Owner | None, list[dict[str, Any]]]:
+        await self._lock()
         position = await self.state.turn(pool)
         available, candidates, loads = await self._available(
             members, now, respect_hours=rule.respect_hours, strategy=rule.strategy
@@ -229,9 +242,6 @@ class Router:
         config = self.config
         routing = config.routing
         steps: list[str] = []
-        if self._absences is None:
-            self._absences = await self.state.absences()  # before the lock: keep it short
-        await self.state.lock()
         segment = view.fields.get("segment")
         action = config.scoring.segments.get(segment) if segment else None
         if action is not None and not action.to_person:

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, literal, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,23 +111,28 @@ class DatabaseState:
 
 
 async def find_account(session: AsyncSession, lead: Lead) -> Account | None:
-    """The known account of the lead's company: by domain, else by (fuzzy) name."""
-    if lead.company_domain:
-        account = (
-            await session.scalars(select(Account).where(Account.domain == lead.company_domain))
-        ).first()
-        if account is not None:
-            return account
-    if not lead.company:
-        return None
-    key = normalise(Kind.COMPANY, lead.company)
+    """The known account of the lead's company: by domain, else by (fuzzy) name.
+    Both lookups go in one statement."""
+    key = normalise(Kind.COMPANY, lead.company) if lead.company else ""
     first_word = key.split(" ", 1)[0]
-    if not first_word:
+    lookups = []
+    if lead.company_domain:
+        by_domain = Account.domain == lead.company_domain
+        lookups.append(select(Account.id, literal(0).label("by_name")).where(by_domain))
+    if first_word:
+        by_name = Account.name_key.startswith(first_word)
+        lookups.append(select(Account.id, literal(1).label("by_name")).where(by_name).limit(50))
+    if not lookups:
         return None
-    rows = await session.scalars(
-        select(Account).where(Account.name_key.startswith(first_word)).limit(50)
-    )
-    best = max(rows, key=lambda a: fuzz.token_sort_ratio(key, a.name_key), default=None)
+    found = union_all(*lookups).subquery() if len(lookups) > 1 else lookups[0].subquery()
+    query = select(Account, found.c.by_name).join(found, Account.id == found.c.id)
+    named: list[Account] = []
+    for row in await session.execute(query):
+        account: Account = row[0]
+        if not row.by_name:
+            return account
+        named.append(account)
+    best = max(named, key=lambda a: fuzz.token_sort_ratio(key, a.name_key), default=None)
     if best is not None and fuzz.token_sort_ratio(key, best.name_key) >= 90:
         return best
     return None

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, CompoundSelect, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
@@ -23,9 +23,13 @@ from leadflow.scoring.engine import Activity, LeadView, ScoreResult, ruleset_ver
 HORIZON_DAYS = 366
 
 
-async def link_activity(session: AsyncSession, lead: Lead) -> int:
+async def link_activity(session: AsyncSession, lead: Lead, now: datetime) -> int:
     """Attach the person's anonymous browsing (same anonymous id as a form post, or
-    the same email from a trusted identify call) to the lead. Returns how many."""
+    the same email from a trusted identify call) to the lead. Returns how many.
+
+    The same statement reads the lead's behaviour for ``view_of``: the rows linked
+    before and the rows it links (a data-modifying CTE's rows are not visible to
+    the rest of its statement, so they come from its RETURNING)."""
     submissions = await leads.submissions(session, lead.id)
     anonymous = {s.anonymous_id for s in submissions if s.anonymous_id}
     conditions: list[ColumnElement[bool]] = []
@@ -35,15 +39,31 @@ async def link_activity(session: AsyncSession, lead: Lead) -> int:
         conditions.append(ActivityRow.email_key == lead.email_key)
     if not conditions:
         return 0
-    result = await session.execute(
+    columns = (ActivityRow.type, ActivityRow.occurred_at, ActivityRow.name, ActivityRow.path)
+    linked = (
         update(ActivityRow)
         .where(ActivityRow.lead_id.is_(None), or_(*conditions))
         .values(lead_id=lead.id)
+        .returning(*columns)
+        .cte("linked")
     )
-    linked = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    if linked:
-        session.info.pop(("view", lead.id), None)  # its activity is out of date
-    return linked
+    since = _horizon(now)
+    query: CompoundSelect[Any] = union_all(
+        select(*columns, literal(False).label("new")).where(
+            ActivityRow.lead_id == lead.id, ActivityRow.occurred_at >= since
+        ),
+        select(*linked.c, literal(True).label("new")),
+    )
+    rows = (await session.execute(query)).all()
+    activity = [
+        Activity(r.type, r.occurred_at, r.name, r.path) for r in rows if r.occurred_at >= since
+    ]
+    await _remember_view(session, lead, activity)
+    return sum(1 for r in rows if r.new)
+
+
+def _horizon(now: datetime) -> datetime:
+    return datetime.fromtimestamp(now.timestamp() - HORIZON_DAYS * 86_400, tz=now.tzinfo)
 
 
 def fields_of(lead: Lead) -> dict[str, Any]:
@@ -59,19 +79,21 @@ async def view_of(session: AsyncSession, lead: Lead, now: datetime) -> LeadView:
     cached: LeadView | None = session.info.get(key)
     if cached is not None:
         return dataclasses.replace(cached, fields=fields_of(lead), quality=lead.quality or {})
-    fields = fields_of(lead)
-    answers: dict[str, Any] = {}
-    for submission in await leads.submissions(session, lead.id):
-        answers |= submission.raw_payload or {}
-    since = now.timestamp() - HORIZON_DAYS * 86_400
     rows = await session.execute(
         select(ActivityRow.type, ActivityRow.occurred_at, ActivityRow.name, ActivityRow.path)
         .where(ActivityRow.lead_id == lead.id)
-        .where(ActivityRow.occurred_at >= datetime.fromtimestamp(since, tz=now.tzinfo))
+        .where(ActivityRow.occurred_at >= _horizon(now))
     )
     activity = [Activity(r.type, r.occurred_at, r.name, r.path) for r in rows]
-    view = LeadView(fields, lead.quality or {}, answers, activity)
-    session.info[key] = view
+    return await _remember_view(session, lead, activity)
+
+
+async def _remember_view(session: AsyncSession, lead: Lead, activity: list[Activity]) -> LeadView:
+    answers: dict[str, Any] = {}
+    for submission in await leads.submissions(session, lead.id):
+        answers |= submission.raw_payload or {}
+    view = LeadView(fields_of(lead), lead.quality or {}, answers, activity)
+    session.info[("view", lead.id)] = view
     return view
 
 
@@ -113,7 +135,7 @@ def action_of(config: Config, segment: str) -> dict[str, Any]:
 
 async def score_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
     now = utcnow()
-    linked = await link_activity(session, lead)
+    linked = await link_activity(session, lead, now)
     result = score(config.scoring, await view_of(session, lead, now), now)
     detail = apply(lead, result)
     detail |= {"outcome": "scored", "action": action_of(config, result.segment)}
@@ -126,7 +148,7 @@ async def rescore(session: AsyncSession, lead: Lead, config: Config, why: str) -
     """Score a lead again (new behaviour, new rules); a change of segment is an event of
     its own, with the new segment's action, for notifications and the follow-up SLA."""
     now = utcnow()
-    await link_activity(session, lead)
+    await link_activity(session, lead, now)
     previous_version = lead.ruleset_version
     result = score(config.scoring, await view_of(session, lead, now), now)
     detail = apply(lead, result) | {"why": why}
