@@ -6,6 +6,8 @@ start and the run ends when every lead is terminal. The rate is taken from the d
 first event a worker writes (``lead.validate``) to the last (``crm.synced``): start-up excluded.
 Latency: serve + one separate worker (as in production), a warm-up, then submissions at a steady
 rate; per lead, ``leads.submitted_at`` to its ``lead.route`` and ``crm.synced`` events.
+The config is the built-in demo (owners, teams, routing and scoring rules) with the recording
+CRM; the leads are varied made-up people, each new (bench-dedup's generator).
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import json
 import math
 import os
 import platform
+import random
 import secrets
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +40,45 @@ from sqlalchemy.engine import make_url
 from bench.stages import routing_rate, scoring_rate, validation_rate
 
 OUT = Path(__file__).resolve().parent / "out"
-FORM = "bench"
+FORM = "demo"
 TERMINAL = ("synced", "quarantined", "merged", "failed")
 PER_WORKER_TARGET = 200.0  # leads/s per worker process
 P95_TARGET_MS = 1000.0
-CONFIG = """\
+# The built-in demo config (its form, owners, teams, routing and scoring rules: the
+# stages' real logic), the recording CRM, and rate limits out of the way.
+DEMO = resources.files("leadflow.config").joinpath("demo.yaml").read_text(encoding="utf-8")
+EXTRA = """
 intake:
   rate_limits: {{per_ip: 1000000/minute, per_form: 1000000/minute}}
-forms:
-  bench: {{fields: {{name: full_name, org: company}}}}
 connectors:
   crm: {{kind: recording, path: {crm}}}
 """
+
+
+class People:
+    """Varied, made-up people (bench-dedup's generator: Zipf-skewed names, 100,000 companies,
+    business and free-mail addresses, phones for 75%), each with an email of their own."""
+
+    def __init__(self, seed: int = 20261127) -> None:
+        from bench.dedup_lookup import World  # here: that module imports this one
+
+        self.world = World.build(seed)
+        self.rng = random.Random(seed)
+        self.taken: set[str] = set()
+
+    def payload(self) -> dict[str, str]:
+        lead = self.world.person(self.rng, uuid.uuid4(), self.taken)
+        body = {
+            "email": str(lead.email),
+            "name": f"{lead.first_name} {lead.last_name}",
+            "org": str(lead.company),
+            "country": str(lead.country),
+        }
+        if lead.phone:
+            body["tel"] = lead.phone
+        if lead.title:
+            body["job"] = lead.title
+        return body
 
 
 class Failed(Exception):
@@ -112,7 +144,7 @@ def leadflow(server: str, run: str) -> Iterator[tuple[str, str, Processes]]:
     run_dir = OUT / run
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "crm.jsonl").unlink(missing_ok=True)
-    (run_dir / "leadflow.yaml").write_text(CONFIG.format(crm=run_dir / "crm.jsonl"))
+    (run_dir / "leadflow.yaml").write_text(DEMO + EXTRA.format(crm=run_dir / "crm.jsonl"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env |= {
         "LEADFLOW_DATABASE_URL": db,
@@ -146,15 +178,16 @@ def leadflow(server: str, run: str) -> Iterator[tuple[str, str, Processes]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def submit(base: str, tag: str, count: int, rate: float | None) -> Submitted:
+async def submit(people: People, base: str, count: int, rate: float | None) -> Submitted:
     """POST ``count`` distinct leads, as fast as 32 connections go, or at ``rate`` per second."""
     out = Submitted()
+    bodies = [people.payload() for _ in range(count)]
     gate = asyncio.Semaphore(32)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
 
         async def one(i: int) -> None:
             started = time.perf_counter()
-            body = {"email": f"{tag}{i}@acme-corp.com", "name": f"Lead {tag} {i}", "org": "Acme"}
+            body = bodies[i]
             async with gate:
                 try:
                     response = await client.post(f"/v1/forms/{FORM}/submissions", json=body)
@@ -194,9 +227,11 @@ def wait_terminal(db: str, expected: int, procs: Processes, timeout: float) -> d
     raise Failed(f"after {timeout:.0f} s only {counts} of {expected} leads are terminal")
 
 
-def throughput(server: str, workers: int, leads: int, concurrency: int) -> dict[str, Any]:
+def throughput(
+    people: People, server: str, workers: int, leads: int, concurrency: int
+) -> dict[str, Any]:
     with leadflow(server, f"throughput-{workers}") as (db, base, procs):
-        sub = asyncio.run(submit(base, f"t{workers}-", leads, None))
+        sub = asyncio.run(submit(people, base, leads, None))
         started = time.time()
         for k in range(workers):
             procs.start(f"worker{k}", "worker", "--concurrency", str(concurrency))
@@ -231,12 +266,14 @@ def throughput(server: str, workers: int, leads: int, concurrency: int) -> dict[
     }
 
 
-def latency(server: str, rate: float, seconds: float, concurrency: int) -> dict[str, Any]:
+def latency(
+    people: People, server: str, rate: float, seconds: float, concurrency: int
+) -> dict[str, Any]:
     with leadflow(server, "latency") as (db, base, procs):
         procs.start("worker0", "worker", "--concurrency", str(concurrency))
-        warm = asyncio.run(submit(base, "warm-", 20, rate))  # until the worker is up and warm
+        warm = asyncio.run(submit(people, base, 20, rate))  # until the worker is up and warm
         wait_terminal(db, len(warm.lead_ids), procs, timeout=120)
-        sub = asyncio.run(submit(base, "lat-", round(rate * seconds), rate))
+        sub = asyncio.run(submit(people, base, round(rate * seconds), rate))
         total = len(warm.lead_ids) + len(sub.lead_ids)
         counts = wait_terminal(db, total, procs, timeout=120 + seconds)
         with psycopg.connect(db) as conn:
@@ -353,12 +390,15 @@ def main() -> int:
 
         keep = get_server(OUT / "pg", cleanup_mode="stop")
         server, database = keep.get_uri(), "embedded pgserver"
+    people = People()
     try:
         result = {
             "machine": machine(server),
             "database": database,
-            "throughput": [throughput(server, w, args.leads, args.concurrency) for w in (1, 2)],
-            "latency": latency(server, args.rate, args.seconds, args.concurrency),
+            "throughput": [
+                throughput(people, server, w, args.leads, args.concurrency) for w in (1, 2)
+            ],
+            "latency": latency(people, server, args.rate, args.seconds, args.concurrency),
             # lead.validate's own logic must never be what limits the pipeline
             "stages": {
                 "validate_per_s": validation_rate(),
