@@ -20,7 +20,9 @@ until their transaction commits, so two workers never hand out the same turn
 or the last slot of an owner's capacity twice (routing takes milliseconds; the
 lock is held only from the decision to the commit). It is taken before the
 first owner is considered: a lead that goes to a queue reads no counter and
-changes none, so it needs no lock.
+raises none (a reassigned lead leaving its owner only lowers that owner's open
+count, which makes a concurrent decision more cautious, never less), so it needs
+no lock.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import bindparam, func, literal, select, text, union_all, update
+from sqlalchemy import bindparam, exists, func, literal, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,6 +121,8 @@ async def find_account(session: AsyncSession, lead: Lead) -> Account | None:
         lookups.append(select(Account.id, literal(0).label("by_name")).where(by_domain))
     if first_word:
         by_name = Account.name_key.startswith(first_word)
+        if lead.company_domain:  # only when the domain finds none (a one-time check)
+            by_name = by_name & ~exists(select(1).where(Account.domain == lead.company_domain))
         lookups.append(select(Account.id, literal(1).label("by_name")).where(by_name).limit(50))
     if not lookups:
         return None

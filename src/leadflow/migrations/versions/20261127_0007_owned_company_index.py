@@ -21,26 +21,43 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Built and dropped concurrently, outside the migration's transaction: a plain
+# CREATE/DROP INDEX would lock the leads table (intake included) for the whole build.
+
+
 def upgrade() -> None:
-    op.drop_index("ix_leads_company_domain_updated_at", table_name="leads")
-    op.create_index(
-        "ix_leads_owned_company_domain_updated_at",
-        "leads",
-        ["company_domain", "updated_at"],
-        unique=False,
-        postgresql_where=sa.text("owner IS NOT NULL"),
-    )
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_leads_owned_company_domain_updated_at",
+            "leads",
+            ["company_domain", "updated_at"],
+            unique=False,
+            postgresql_where=sa.text("owner IS NOT NULL"),
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
+        op.drop_index(
+            "ix_leads_company_domain_updated_at",
+            table_name="leads",
+            postgresql_concurrently=True,
+            if_exists=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index(
-        "ix_leads_owned_company_domain_updated_at",
-        table_name="leads",
-        postgresql_where=sa.text("owner IS NOT NULL"),
-    )
-    op.create_index(
-        "ix_leads_company_domain_updated_at",
-        "leads",
-        ["company_domain", "updated_at"],
-        unique=False,
-    )
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_leads_company_domain_updated_at",
+            "leads",
+            ["company_domain", "updated_at"],
+            unique=False,
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
+        op.drop_index(
+            "ix_leads_owned_company_domain_updated_at",
+            table_name="leads",
+            postgresql_where=sa.text("owner IS NOT NULL"),
+            postgresql_concurrently=True,
+            if_exists=True,
+        )
