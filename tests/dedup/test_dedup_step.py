@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadflow.dedup import repository as dedup_repository
+from leadflow.models import Lead, LeadStatus
 from tests.pipeline.conftest import drain
 
 URL = "/v1/forms/contact/submissions"
@@ -128,3 +134,35 @@ async def test_two_tabs_at_the_same_moment_end_as_one_lead(
     assert merged == {"n": 7}
     moved = db.execute("SELECT count(DISTINCT lead_id) AS n FROM submissions").fetchone()
     assert moved == {"n": 1}
+
+
+async def test_a_survivor_merged_by_a_person_meanwhile_is_not_merged_into(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    db: psycopg.Connection[Row],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = await submit(client, email="ana@acme.de", name="Ana Weber")
+    other = await submit(client, email="zoe@acme.de", name="Zoe Brandt")
+    await drain(app)
+    again = await submit(client, email="ana@acme.de", name="Ana Weber", msg="me again")
+    lock_lead = dedup_repository.lock_lead
+
+    async def a_person_merges_first(session: AsyncSession, lead_id: uuid.UUID) -> Lead | None:
+        if str(lead_id) == first:  # between the candidate read and the survivor's lock
+            await session.execute(
+                update(Lead)
+                .where(Lead.id == lead_id)
+                .values(duplicate_of=uuid.UUID(other), status=LeadStatus.MERGED.value)
+            )
+        return await lock_lead(session, lead_id)
+
+    monkeypatch.setattr(dedup_repository, "lock_lead", a_person_merges_first)
+    await drain(app)
+
+    row = db.execute("SELECT status, duplicate_of FROM leads WHERE id = %s", (again,)).fetchone()
+    assert row == {"status": "received", "duplicate_of": None}  # rolled back, to be retried
+    attempt = db.execute("SELECT outcome, error FROM job_attempts").fetchone()
+    assert attempt is not None
+    assert attempt["outcome"] == "retry"
+    assert "meanwhile" in attempt["error"]

@@ -42,6 +42,7 @@ from leadflow.errors import Conflict, NotFound, ValidationFailed
 from leadflow.leads import repository as leads
 from leadflow.models import Lead, LeadStatus, MatchStatus
 from leadflow.models.base import utcnow
+from leadflow.pipeline.failures import RetryableFailure
 from leadflow.pipeline.results import StageResult
 
 FIELDS: tuple[Field, ...] = tuple(Field(name, kind) for name, kind in LEAD_MATCH_FIELDS.items())
@@ -229,6 +230,14 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         return StageResult(detail)
     survivor = await repository.lock_lead(session, best.lead.id)
     assert survivor is not None  # found under the dedup locks, and leads are never deleted
+    if survivor.duplicate_of is not None:
+        # A person merged it into another lead (no dedup locks) after the candidates
+        # were read: judge again against the lead that lives on.
+        raise RetryableFailure(
+            f"lead {survivor.id} was merged into {survivor.duplicate_of} meanwhile; "
+            "deduplicating again",
+            retry_after=1.0,
+        )
     reason = best.reason()
     result = await merge(
         session, survivor, lead, config, reason=reason, probability=best.match.probability
