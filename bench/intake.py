@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import psutil
 
 from bench.fresh import fresh_database
 
@@ -70,33 +71,23 @@ class Result:
     cpu_ms: dict[str, float]  # CPU per request: the server, PostgreSQL, the load generator
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(process: psutil.Process) -> float:
     """User + system CPU a process has used so far (0 once it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-    except OSError:
+        times = process.cpu_times()
+    except psutil.Error:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def postgres_pids() -> list[int]:
-    """Every PostgreSQL process on the machine (the server and its backends)."""
-    pids = []
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        with contextlib.suppress(OSError):
-            if comm.read_text(encoding="utf-8").strip() == "postgres":
-                pids.append(int(comm.parent.name))
-    return pids
+    return float(times.user + times.system)
 
 
 def cpu_snapshot(server: int) -> dict[str, float]:
+    """CPU so far of the server, of every PostgreSQL process on the machine (the server
+    and its backends), and of this process (the load generator)."""
+    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
     return {
-        "server": cpu_seconds(server),
-        "postgres": sum(cpu_seconds(pid) for pid in postgres_pids()),
-        "client": sum(os.times()[:2]),
+        "server": cpu_seconds(psutil.Process(server)),
+        "postgres": sum(cpu_seconds(p) for p in postgres),
+        "client": cpu_seconds(psutil.Process()),
     }
 
 

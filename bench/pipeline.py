@@ -35,8 +35,8 @@ from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy.engine import make_url
 
+from bench.fresh import fresh_database
 from bench.stages import routing_rate, scoring_rate, validation_rate
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -136,46 +136,40 @@ class Processes:
 @contextmanager
 def leadflow(server: str, run: str) -> Iterator[tuple[str, str, Processes]]:
     """A fresh database and a ready ``leadflow serve --no-worker``: (db url, base url, procs)."""
-    name = f"bench_{secrets.token_hex(5)}"
-    admin = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    run_dir = OUT / run
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "crm.jsonl").unlink(missing_ok=True)
-    (run_dir / "leadflow.yaml").write_text(DEMO + EXTRA.format(crm=run_dir / "crm.jsonl"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-    env |= {
-        "LEADFLOW_DATABASE_URL": db,
-        "LEADFLOW_ADMIN_TOKEN": secrets.token_hex(16),
-        "LEADFLOW_DATA_DIR": str(run_dir / "data"),
-        "LEADFLOW_CONFIG": str(run_dir / "leadflow.yaml"),
-        "LEADFLOW_LOG_LEVEL": "WARNING",
-    }
-    procs = Processes(env, run_dir)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    try:
-        procs.start("serve", "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port))
-        deadline = time.monotonic() + 90
-        while True:
-            procs.check()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise Failed(f"leadflow serve not ready in 90 s:\n{procs.log('serve')}")
-            time.sleep(0.2)
-        yield db, base, procs
-    finally:
-        procs.stop()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(server) as db:
+        run_dir = OUT / run
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "crm.jsonl").unlink(missing_ok=True)
+        (run_dir / "leadflow.yaml").write_text(DEMO + EXTRA.format(crm=run_dir / "crm.jsonl"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+        env |= {
+            "LEADFLOW_DATABASE_URL": db,
+            "LEADFLOW_ADMIN_TOKEN": secrets.token_hex(16),
+            "LEADFLOW_DATA_DIR": str(run_dir / "data"),
+            "LEADFLOW_CONFIG": str(run_dir / "leadflow.yaml"),
+            "LEADFLOW_LOG_LEVEL": "WARNING",
+        }
+        procs = Processes(env, run_dir)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        base = f"http://127.0.0.1:{port}"
+        try:
+            procs.start("serve", "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port))
+            deadline = time.monotonic() + 90
+            while True:
+                procs.check()
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise Failed(f"leadflow serve not ready in 90 s:\n{procs.log('serve')}")
+                time.sleep(0.2)
+            yield db, base, procs
+        finally:
+            procs.stop()
 
 
 async def submit(people: People, base: str, count: int, rate: float | None) -> Submitted:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,19 @@ def lock_id(scope: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-async def advisory_lock(session: AsyncSession, scope: str) -> None:
-    """Serialise transactions on ``scope`` until this one ends (a transaction advisory lock)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id(scope)})
+def lock_ids(scopes: Iterable[str]) -> list[int]:
+    """The scopes' lock ids, distinct and sorted: transactions that take several
+    locks in this order never deadlock on them."""
+    return sorted({lock_id(scope) for scope in scopes})
+
+
+_LOCKS = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id")
+
+
+async def advisory_lock(session: AsyncSession, *scopes: str) -> None:
+    """Serialise transactions on each scope until this one ends (transaction advisory
+    locks), all in one statement, in ``lock_ids``' order."""
+    await session.execute(_LOCKS, {"ids": lock_ids(scopes)})
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from sqlalchemy import Select, bindparam, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, UUID, VARCHAR
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadflow.db import lock_id
+from leadflow.db import lock_ids
 from leadflow.leads.repository import forget_submissions
 from leadflow.models import Lead, LeadMatch, LeadMatchKey, LeadStatus, MatchStatus, Submission
 from leadflow.models.base import utcnow
@@ -25,7 +25,7 @@ _LOCK_AND_STORE = text(
     "WITH gone AS (DELETE FROM lead_match_keys WHERE lead_id = :lead_id AND key <> ALL(:keys)), "
     "added AS (INSERT INTO lead_match_keys (key, lead_id) "
     "SELECT key, :lead_id FROM unnest(:keys) AS key ON CONFLICT DO NOTHING) "
-    "SELECT pg_advisory_xact_lock(id) FROM (SELECT unnest(:ids) AS id ORDER BY 1) AS ordered"
+    "SELECT pg_advisory_xact_lock(id) FROM unnest(:ids) AS id"
 ).bindparams(
     bindparam("ids", type_=ARRAY(BIGINT)),
     bindparam("keys", type_=ARRAY(VARCHAR)),
@@ -46,7 +46,7 @@ async def lock_and_store_keys(
     are the lead's own rows, which no other transaction writes (the lead's row is
     locked), and nobody sees them before the commit anyway.
     """
-    ids = sorted({lock_id(f"dedup:{key}") for key in keys})
+    ids = lock_ids(f"dedup:{key}" for key in keys)
     params = {"ids": ids, "keys": sorted(keys), "lead_id": lead_id}
     await session.execute(_LOCK_AND_STORE, params)
 

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config, Form
 from leadflow.consent.service import form_consent_rows
-from leadflow.db import lock_id
+from leadflow.db import advisory_lock
 from leadflow.errors import IdempotencyConflict, ValidationFailed
 from leadflow.fields import ANONYMOUS_ID, LEAD_FIELDS
 from leadflow.intake import guards
@@ -156,8 +156,7 @@ async def store(
     in the database or earlier in the batch, gets the first answer and stores
     nothing; the same key with another payload gets an IdempotencyConflict."""
     # Serialise the transactions that could hold the same submission, then look.
-    scopes = sorted({lock_id(item.lock_scope) for item in batch})  # one order: no deadlock
-    await session.execute(_LOCKS, {"ids": scopes})
+    await advisory_lock(session, *(item.lock_scope for item in batch))
     await session.execute(_FRESH_PLANS)
     by_key, by_print = await _earlier(session, batch)
     rows = _Rows()
@@ -184,7 +183,6 @@ async def store(
     return answers
 
 
-_LOCKS = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id")
 # The lookup of earlier answers is planned afresh each time (this transaction only): a
 # plan cached while the table was small would keep scanning it whole once it has grown,
 # for as long as no ANALYZE has run (autovacuum turned off, or not yet come by).

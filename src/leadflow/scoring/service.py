@@ -21,6 +21,7 @@ from leadflow.scoring.engine import Activity, LeadView, ScoreResult, ruleset_ver
 
 # How far back behaviour is read: no rule can look further than a year.
 HORIZON_DAYS = 366
+_ACTIVITY = (ActivityRow.type, ActivityRow.occurred_at, ActivityRow.name, ActivityRow.path)
 
 
 async def link_activity(session: AsyncSession, lead: Lead, now: datetime) -> int:
@@ -39,17 +40,16 @@ async def link_activity(session: AsyncSession, lead: Lead, now: datetime) -> int
         conditions.append(ActivityRow.email_key == lead.email_key)
     if not conditions:
         return 0
-    columns = (ActivityRow.type, ActivityRow.occurred_at, ActivityRow.name, ActivityRow.path)
     linked = (
         update(ActivityRow)
         .where(ActivityRow.lead_id.is_(None), or_(*conditions))
         .values(lead_id=lead.id)
-        .returning(*columns)
+        .returning(*_ACTIVITY)
         .cte("linked")
     )
     since = _horizon(now)
     query: CompoundSelect[Any] = union_all(
-        select(*columns, literal(False).label("new")).where(
+        select(*_ACTIVITY, literal(False).label("new")).where(
             ActivityRow.lead_id == lead.id, ActivityRow.occurred_at >= since
         ),
         select(*linked.c, literal(True).label("new")),
@@ -63,7 +63,7 @@ async def link_activity(session: AsyncSession, lead: Lead, now: datetime) -> int
 
 
 def _horizon(now: datetime) -> datetime:
-    return datetime.fromtimestamp(now.timestamp() - HORIZON_DAYS * 86_400, tz=now.tzinfo)
+    return now - timedelta(days=HORIZON_DAYS)
 
 
 def fields_of(lead: Lead) -> dict[str, Any]:
@@ -80,7 +80,7 @@ async def view_of(session: AsyncSession, lead: Lead, now: datetime) -> LeadView:
     if cached is not None:
         return dataclasses.replace(cached, fields=fields_of(lead), quality=lead.quality or {})
     rows = await session.execute(
-        select(ActivityRow.type, ActivityRow.occurred_at, ActivityRow.name, ActivityRow.path)
+        select(*_ACTIVITY)
         .where(ActivityRow.lead_id == lead.id)
         .where(ActivityRow.occurred_at >= _horizon(now))
     )
