@@ -177,3 +177,13 @@ def count(db: psycopg.Connection[dict[str, Any]], table: str) -> int:
     row = db.execute(f"SELECT count(*) AS n FROM {table}").fetchone()
     assert row is not None
     return int(row["n"])
+
+
+def queued_leads(db: psycopg.Connection[dict[str, Any]]) -> list[str]:
+    """The leads whose processing is queued, sorted: one per ``lead.process`` job, and
+    every lead of a ``lead.process_batch`` job (one lead queued twice shows twice)."""
+    rows = db.execute(
+        "SELECT coalesce(args->'lead_ids', jsonb_build_array(args->'lead_id')) AS ids "
+        "FROM procrastinate_jobs WHERE task_name IN ('lead.process', 'lead.process_batch')"
+    ).fetchall()
+    return sorted(lead_id for row in rows for lead_id in row["ids"])

@@ -7,7 +7,6 @@ never exist without the job that processes it (transactional outbox).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,17 +57,3 @@ async def defer(
         schedule_at=schedule_at,
     )
     return await deferrer.defer_async(**task_kwargs)
-
-
-async def defer_many(
-    session: AsyncSession,
-    task: procrastinate.tasks.Task[Any, Any, Any],
-    calls: Sequence[tuple[str | None, dict[str, Any]]],
-) -> list[int]:
-    """Queue one ``task`` job per ``(queueing_lock, kwargs)`` inside ``session``'s
-    transaction, in one statement (procrastinate's batch defer)."""
-    connection = await driver_connection(session)
-    template = task.configure(connection=connection)
-    jobs = [template.job.evolve(queueing_lock=lock, task_kwargs=kwargs) for lock, kwargs in calls]
-    deferred = await template.job_manager.batch_defer_jobs_async(jobs, connection=connection)
-    return [job.id for job in deferred if job.id is not None]

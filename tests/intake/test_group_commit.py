@@ -23,7 +23,7 @@ from leadflow.intake import service as service_module
 from leadflow.intake import writer as writer_module
 from leadflow.intake.service import Accepted, Pending, RequestMeta, prepare
 from leadflow.intake.writer import GroupCommit
-from tests.conftest import count
+from tests.conftest import count, queued_leads
 
 Row = dict[str, Any]
 META = RequestMeta(content_type="application/json", ip="203.0.113.9", user_agent="test")
@@ -50,8 +50,12 @@ async def test_submissions_arriving_together_share_a_commit_and_keep_their_own_l
     assert not any(a.replayed for a in answers)
     rows = db.execute("SELECT email, xmin::text AS tx FROM leads").fetchall()
     assert sorted(r["email"] for r in rows) == sorted(f"p{n}@acme.de" for n in range(20))
-    assert len({r["tx"] for r in rows}) < 20  # fewer transactions than submissions
-    assert count(db, "procrastinate_jobs") == count(db, "submissions") == 20
+    transactions = {r["tx"] for r in rows}
+    assert len(transactions) < 20  # fewer transactions than submissions
+    assert count(db, "submissions") == 20
+    # Each lead is queued once: alone in a lead.process job, or in its batch's one job.
+    assert queued_leads(db) == sorted(str(a.lead_id) for a in answers)
+    assert count(db, "procrastinate_jobs") == len(transactions)
 
 
 async def test_a_row_the_database_refuses_fails_alone(
@@ -119,10 +123,10 @@ async def test_a_client_that_leaves_does_not_lose_its_submission(
 async def test_an_unreachable_database_is_a_503_to_retry_and_the_batch_is_rolled_back(
     app: FastAPI, db: psycopg.Connection[Row], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def down(*_: object) -> list[int]:  # the connection breaks after the inserts
+    async def down(*_: object) -> None:  # the connection breaks after the inserts
         raise OperationalError("SELECT procrastinate_defer_jobs_v1", {}, psycopg.OperationalError())
 
-    monkeypatch.setattr(service_module, "defer_many", down)
+    monkeypatch.setattr(service_module, "queue_new_leads", down)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         response = await client.post(
@@ -218,7 +222,9 @@ async def test_two_api_processes_racing_on_one_submission_make_one_lead(
     assert len({r.lead_id for r in results[:6]}) == 1
     assert len({r.lead_id for r in results[6:]}) == 1
     assert sum(not r.replayed for r in results) == 2
-    assert count(db, "leads") == count(db, "procrastinate_jobs") == 2
+    leads = db.execute("SELECT id::text FROM leads ORDER BY id").fetchall()
+    assert len(leads) == 2
+    assert queued_leads(db) == sorted(row["id"] for row in leads)
 
 
 async def test_a_submission_arriving_as_the_committers_finish_is_still_stored(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,10 +33,20 @@ class CrmConnector(Protocol):
     a crash (the call went through, our commit did not) updates the same record
     instead of creating a second one. It raises ``PermanentFailure`` or
     ``RetryableFailure`` (leadflow.pipeline.failures) when the CRM refuses.
+
+    ``upsert_leads`` is the same for several leads in as few calls as the CRM
+    allows (its batch API), all or nothing: when it raises, the pipeline retries
+    each lead alone, so a record the CRM took before the failure is only updated.
     """
 
     name: str
 
     async def upsert_lead(self, lead: CrmLead, *, idempotency_key: str) -> str:
         """Create or update the lead; return the CRM's id for it."""
+        ...
+
+    async def upsert_leads(
+        self, leads: Sequence[CrmLead], *, idempotency_keys: Sequence[str]
+    ) -> list[str]:
+        """Create or update the leads; return the CRM's ids for them, in their order."""
         ...

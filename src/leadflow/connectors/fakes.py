@@ -12,6 +12,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +31,44 @@ class RecordingCrm:
         self._offset = 0  # how far into the file _seen has read
 
     async def upsert_lead(self, lead: CrmLead, *, idempotency_key: str) -> str:
-        return await asyncio.to_thread(self._append, lead, idempotency_key)
+        return (await self.upsert_leads([lead], idempotency_keys=[idempotency_key]))[0]
 
-    def _append(self, lead: CrmLead, key: str) -> str:
+    async def upsert_leads(
+        self, leads: Sequence[CrmLead], *, idempotency_keys: Sequence[str]
+    ) -> list[str]:
+        return await asyncio.to_thread(self._append, leads, idempotency_keys)
+
+    def _append(self, leads: Sequence[CrmLead], keys: Sequence[str]) -> list[str]:
+        """One record per lead, written in one go (a batch call is one call)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        external_id = "rec-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        external_ids = []
         with self.path.open("a+", encoding="utf-8") as file:
             fcntl.flock(file, fcntl.LOCK_EX)  # one writer at a time, across processes
             file.seek(self._offset)
             for line in file.read().splitlines():  # what others wrote since we last looked
                 if line.strip():
                     self._seen.add(json.loads(line)["key"])
-            seen = key in self._seen
-            record = {
-                "key": key,
-                "action": "update" if seen else "create",
-                "external_id": external_id,
-                "at": utcnow().isoformat(),
-                "lead": dataclasses.asdict(lead),
-            }
-            file.write(json.dumps(record) + "\n")
+            records = []
+            for lead, key in zip(leads, keys, strict=True):
+                external_id = "rec-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+                records.append(
+                    {
+                        "key": key,
+                        "action": "update" if key in self._seen else "create",
+                        "external_id": external_id,
+                        "at": utcnow().isoformat(),
+                        "batch": len(keys),
+                        "lead": dataclasses.asdict(lead),
+                    }
+                )
+                external_ids.append(external_id)
+                self._seen.add(key)
+            file.write("".join(json.dumps(record) + "\n" for record in records))
             # Flushed to the OS, which keeps it when this process is killed; no fsync:
             # a dry-run record need not survive the machine losing power.
             file.flush()
             self._offset = file.tell()
-            self._seen.add(key)
-        return external_id
+        return external_ids
 
     def calls(self) -> list[dict[str, Any]]:
         if not self.path.exists():

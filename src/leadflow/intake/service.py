@@ -43,10 +43,9 @@ from leadflow.fields import ANONYMOUS_ID, LEAD_FIELDS
 from leadflow.intake import guards
 from leadflow.intake.idempotency import fingerprint
 from leadflow.intake.mapping import Mapped, map_payload
-from leadflow.jobs import defer_many
 from leadflow.models import ConsentRecord, Lead, LeadEvent, LeadStatus, Submission
 from leadflow.models.base import new_id, utcnow
-from leadflow.pipeline.tasks import process_lead
+from leadflow.pipeline.tasks import queue_new_leads
 
 ACCEPTED_STATUS = LeadStatus.RECEIVED.value
 
@@ -266,7 +265,7 @@ class _Rows:
     submissions: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     consents: list[dict[str, Any]] = field(default_factory=list)
-    jobs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    new_leads: list[uuid.UUID] = field(default_factory=list)  # to process
 
     def add(self, item: Pending) -> _First:
         mapped, meta, now = item.mapped, item.meta, item.received_at
@@ -353,7 +352,7 @@ class _Rows:
                 }
             )
         else:
-            self.jobs.append((f"lead.process:{lead_id}", {"lead_id": str(lead_id)}))
+            self.new_leads.append(lead_id)
         return _First(submission_id, item.digest, response)
 
     async def insert(self, session: AsyncSession) -> None:
@@ -365,8 +364,7 @@ class _Rows:
         ):
             if rows:
                 await session.execute(insert(table), rows)  # one executemany per table
-        if self.jobs:
-            await defer_many(session, process_lead, self.jobs)
+        await queue_new_leads(session, self.new_leads)
 
 
 _LEADS, _SUBMISSIONS, _EVENTS, _CONSENTS = (

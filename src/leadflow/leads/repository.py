@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import bindparam, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.models import ConsentRecord, Lead, LeadEvent, Submission
@@ -36,6 +37,20 @@ async def add_event(
 
 async def get(session: AsyncSession, lead_id: uuid.UUID, *, lock: bool = False) -> Lead | None:
     return await session.get(Lead, lead_id, with_for_update=lock)
+
+
+_LOCK_MANY = (
+    select(Lead)
+    .where(Lead.id == func.any(bindparam("ids", type_=ARRAY(Lead.id.type))))
+    .order_by(Lead.id)
+    .with_for_update()
+)
+
+
+async def lock_many(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> list[Lead]:
+    """The leads that exist of ``lead_ids``, locked for this transaction in the order of
+    their ids (two transactions locking overlapping sets take them in the same order)."""
+    return list((await session.scalars(_LOCK_MANY, {"ids": list(lead_ids)})).all())
 
 
 async def events(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[LeadEvent]:

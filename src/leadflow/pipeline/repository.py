@@ -85,7 +85,8 @@ LEFT JOIN LATERAL (
 ) AS last ON true
 WHERE j.status = 'failed' AND j.queue_name <> 'maintenance'
   AND (CAST(:kind AS text) IS NULL OR j.task_name = :kind)
-  AND (CAST(:lead_id AS text) IS NULL OR j.args->>'lead_id' = :lead_id)
+  AND (CAST(:lead_id AS text) IS NULL OR j.args->>'lead_id' = :lead_id
+       OR jsonb_exists(j.args->'lead_ids', :lead_id))
   AND (CAST(:since AS timestamptz) IS NULL OR last.at >= :since)
   AND (CAST(:until AS timestamptz) IS NULL OR last.at < :until)
   AND (CAST(:job_id AS bigint) IS NULL OR j.id = :job_id)
@@ -148,8 +149,10 @@ async def cancel_waiting(
 async def stuck_leads(session: AsyncSession, older_than: timedelta, limit: int = 500) -> list[Lead]:
     """Leads still in an internal stage after ``older_than`` with no job queued or running."""
     no_job = text(
-        "NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS j WHERE j.task_name = 'lead.process' "
-        "AND j.args->>'lead_id' = leads.id::text AND j.status IN ('todo', 'doing'))"
+        "NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS j WHERE j.status IN ('todo', 'doing') "
+        "AND ((j.task_name = 'lead.process' AND j.args->>'lead_id' = leads.id::text) "
+        "OR (j.task_name = 'lead.process_batch' "
+        "AND jsonb_exists(j.args->'lead_ids', leads.id::text))))"
     )
     query = (
         select(Lead)

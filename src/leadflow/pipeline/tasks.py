@@ -8,8 +8,10 @@ scheduled hours ahead would hold back every other job of the lead.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +54,7 @@ class RecordedRetry(procrastinate.BaseRetryStrategy):
         return procrastinate.RetryDecision(retry_in={"seconds": 30})
 
 
+logger = logging.getLogger(__name__)
 RETRY = RecordedRetry()
 # Outside effects of leads already processed go before new leads' processing, so
 # that under load a lead reaches the CRM soon after it is routed.
@@ -86,43 +89,106 @@ async def record_failures(call_next: Any, context: procrastinate.JobContext, wor
 @job_app.task(name="lead.process", queue="pipeline", retry=RETRY)
 async def process_lead(lead_id: str) -> None:
     """Run a lead through the internal stages (validate, dedup, score, route)."""
+    await _process([uuid.UUID(lead_id)])
+
+
+@job_app.task(name="lead.process_batch", queue="pipeline", retry=RETRY)
+async def process_leads(lead_ids: list[str]) -> None:
+    """Run the new leads of one intake batch through the stages in one transaction.
+
+    Under load the intake writes leads in batches; a job and a commit per batch
+    instead of per lead is what lets one worker keep up with it. When the batch
+    fails, nothing of it is kept and each lead is handed to a ``lead.process`` job
+    of its own: the lead at fault retries and dead-letters alone, the others go on."""
+    ids = [uuid.UUID(lead_id) for lead_id in lead_ids]
+    try:
+        await _process(ids)
+    except Exception as error:
+        await _split(ids, error, process_lead, "lead.process")
+
+
+async def queue_new_leads(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> None:
+    """Queue the processing of the leads the intake writes in one transaction: a
+    ``lead.process`` job for a lone lead, one ``lead.process_batch`` job for several."""
+    if len(lead_ids) == 1:
+        lead_id = str(lead_ids[0])
+        await defer(session, process_lead, queueing_lock=f"lead.process:{lead_id}", lead_id=lead_id)
+    elif lead_ids:
+        await defer(session, process_leads, lead_ids=[str(lead_id) for lead_id in lead_ids])
+
+
+async def _process(lead_ids: Sequence[uuid.UUID]) -> None:
     rt = runtime.current()
     async with transaction(rt.sessions) as session:
-        lead = await leads.get(session, uuid.UUID(lead_id), lock=True)
-        if lead is None or lead.status not in STARTABLE:
-            return  # done already (at-least-once delivery), or erased
-        crm = rt.config.connectors.crm is not None
+        locked = {lead.id: lead for lead in await leads.lock_many(session, lead_ids)}
+        batch = [  # in the order they came in (the locks are taken in the order of ids)
+            lead
+            for lead_id in lead_ids
+            if (lead := locked.get(lead_id)) is not None and lead.status in STARTABLE
+        ]  # the others are done already (at-least-once delivery), or erased
+        if not batch:
+            return
         # The stages' writes (status, events, fields) go out together, at the routing
         # lock or the commit, instead of a flush before each of the stages' reads.
         with session.no_autoflush:
-            await _run_stages(session, lead, rt.config)
-        if lead.status == LeadStatus.ROUTED.value and crm:
-            await _queue_once(session, sync_to_crm, f"crm.sync:{lead.id}", lead_id)
+            routed = await _run_stages(session, batch, rt.config)
+        if rt.config.connectors.crm is not None and routed:
+            await queue_crm_sync(session, [lead.id for lead in routed])
 
 
-async def _run_stages(session: AsyncSession, lead: Lead, config: Config) -> None:
+async def _run_stages(session: AsyncSession, batch: list[Lead], config: Config) -> list[Lead]:
+    """Each stage for every lead of the batch, then the next stage: a lead of the batch
+    meets the others as they are after the same stage (dedup compares it with validated
+    leads), and the routing lock is taken last and held only while routing."""
+    going = batch
+    ids = {lead.id for lead in batch}
     for stage in STAGES:
-        started = time.perf_counter()
-        result = await stage.run(session, lead, config)
-        status = result.halt or stage.leaves
-        lead.set_status(status)
-        await leads.add_event(
-            session,
-            lead.id,
-            f"lead.{stage.name}",
-            {**result.detail, "status": status.value},
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
-        for other in result.reopen:
-            await queue_processing(session, other)
-        for other in result.refresh:
-            if other not in result.reopen:
-                # A returning person's new details may change their score (and the
-                # re-score updates the CRM when it does); the CRM record is updated anyway.
-                await queue_rescore(session, other, why="returning lead")
-                await queue_crm_update(session, config, other)
-        if result.halt is not None:
-            return  # quarantined, merged: nothing further for this lead, nothing outside
+        if len(going) > 1:
+            await session.flush()  # the batch's earlier stage, for the others' reads
+        still = []
+        for lead in going:
+            started = time.perf_counter()
+            result = await stage.run(session, lead, config)
+            status = result.halt or stage.leaves
+            lead.set_status(status)
+            await leads.add_event(
+                session,
+                lead.id,
+                f"lead.{stage.name}",
+                {**result.detail, "status": status.value},
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+            for other in result.reopen:
+                await queue_processing(session, other)
+            for other in result.refresh:
+                if other not in result.reopen and other not in ids:
+                    # A returning person's new details may change their score (and the
+                    # re-score updates the CRM when it does); the CRM record is updated
+                    # anyway. A lead of this batch is scored and synced with them anyway.
+                    await queue_rescore(session, other, why="returning lead")
+                    await queue_crm_update(session, config, other)
+            if result.halt is None:
+                still.append(lead)  # quarantined, merged: nothing further, nothing outside
+        going = still
+    return [lead for lead in going if lead.status == LeadStatus.ROUTED.value]
+
+
+async def _split(
+    lead_ids: Sequence[uuid.UUID], error: Exception, task: Any, kind: str, **task_kwargs: Any
+) -> None:
+    """A batch job failed and kept nothing: queue each of its leads a job of its own."""
+    logger.warning("%s for %d leads failed, queued one by one", kind, len(lead_ids), exc_info=error)
+    error_type, message = service.describe(error)
+    rt = runtime.current()
+    async with transaction(rt.sessions) as session:
+        for lead_id in lead_ids:
+            await _queue_once(session, task, f"{kind}:{lead_id}", str(lead_id), **task_kwargs)
+            await leads.add_event(
+                session,
+                lead_id,
+                "job.batch_split",
+                {"task": kind, "batch": len(lead_ids), "error": f"{error_type}: {message}"},
+            )
 
 
 async def _queue_once(
@@ -185,32 +251,69 @@ async def rescore_lead(lead_id: str, why: str = "behaviour") -> None:
             await queue_crm_update(session, rt.config, lead.id)
 
 
+async def queue_crm_sync(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> None:
+    """Create routed leads in the CRM: one job for one lead, one CRM call for a batch."""
+    if len(lead_ids) == 1:
+        await _queue_once(session, sync_to_crm, f"crm.sync:{lead_ids[0]}", str(lead_ids[0]))
+    else:
+        await defer(session, sync_many_to_crm, lead_ids=[str(lead_id) for lead_id in lead_ids])
+
+
 @job_app.task(name="crm.sync", queue="effects", retry=RETRY, priority=EFFECT_PRIORITY)
 async def sync_to_crm(lead_id: str, update: bool = False) -> None:
     """Create the lead in the CRM (once: the CRM's id is kept on the lead), or with
     ``update`` bring the CRM's record up to date (a returning person's new details)."""
+    await _sync([uuid.UUID(lead_id)], update=update)
+
+
+@job_app.task(name="crm.sync_batch", queue="effects", retry=RETRY, priority=EFFECT_PRIORITY)
+async def sync_many_to_crm(lead_ids: list[str]) -> None:
+    """Create a batch's routed leads in the CRM in one call (CRMs limit calls, not
+    records: HubSpot's batch upsert takes 100 records for one call of its quota). When
+    it fails, each lead gets a ``crm.sync`` job of its own, with its own retries."""
+    ids = [uuid.UUID(lead_id) for lead_id in lead_ids]
+    try:
+        await _sync(ids, update=False)
+    except Exception as error:
+        await _split(ids, error, sync_to_crm, "crm.sync")
+
+
+async def _sync(lead_ids: Sequence[uuid.UUID], *, update: bool) -> None:
     rt = runtime.current()
     crm = crm_from_config(rt.config)
     if crm is None:
         return
     async with transaction(rt.sessions) as session:
-        lead = await leads.get(session, uuid.UUID(lead_id), lock=True)
-        if lead is None or (crm.name in lead.external_ids and not update):
+        todo = [
+            lead
+            for lead in await leads.lock_many(session, lead_ids)
+            if update or crm.name not in lead.external_ids
+        ]
+        if not todo:
             return
         started = time.perf_counter()
-        event = "crm.updated" if crm.name in lead.external_ids else "crm.synced"
         # The key makes a retry after a crash (call made, commit lost) an update, not a copy.
-        external_id = await crm.upsert_lead(_crm_lead(lead), idempotency_key=f"lead:{lead.id}")
-        lead.external_ids = {**lead.external_ids, crm.name: external_id}
-        if lead.status in (LeadStatus.ROUTED.value, LeadStatus.FAILED.value):
-            lead.set_status(LeadStatus.SYNCED)
-        await leads.add_event(
-            session,
-            lead.id,
-            event,
-            {"crm": crm.name, "external_id": external_id, "status": lead.status},
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
+        keys = [f"lead:{lead.id}" for lead in todo]
+        if len(todo) == 1:
+            external_ids = [await crm.upsert_lead(_crm_lead(todo[0]), idempotency_key=keys[0])]
+        else:
+            external_ids = await crm.upsert_leads(
+                [_crm_lead(lead) for lead in todo], idempotency_keys=keys
+            )
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        for lead, external_id in zip(todo, external_ids, strict=True):
+            event = "crm.updated" if crm.name in lead.external_ids else "crm.synced"
+            lead.external_ids = {**lead.external_ids, crm.name: external_id}
+            if lead.status in (LeadStatus.ROUTED.value, LeadStatus.FAILED.value):
+                lead.set_status(LeadStatus.SYNCED)
+            detail: dict[str, Any] = {
+                "crm": crm.name,
+                "external_id": external_id,
+                "status": lead.status,
+            }
+            if len(todo) > 1:
+                detail["batch"] = len(todo)
+            await leads.add_event(session, lead.id, event, detail, duration_ms=duration_ms)
 
 
 def _crm_lead(lead: Lead) -> CrmLead:
