@@ -1,0 +1,216 @@
+"""Leads the intake writes together go through the pipeline as one batch job, and a
+batch that fails hands each of its leads a job of its own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from leadflow.config import Config
+from leadflow.connectors.base import CrmLead
+from leadflow.connectors.fakes import RecordingCrm
+from leadflow.db import transaction
+from leadflow.models import Lead
+from leadflow.pipeline import repository, tasks
+from leadflow.pipeline.failures import PermanentFailure, RetryableFailure
+from leadflow.pipeline.results import StageResult
+from leadflow.pipeline.stages import STAGES, Stage
+from tests.pipeline.conftest import drain, events_of
+
+URL = "/v1/forms/contact/submissions"
+Row = dict[str, Any]
+STAGE_EVENTS = ["received", "lead.validate", "lead.dedup", "lead.score", "lead.route"]
+
+
+async def submitted(client: httpx.AsyncClient, *bodies: dict[str, str]) -> list[str]:
+    """Submit one by one (no worker runs), in this order."""
+    lead_ids = []
+    for body in bodies:
+        response = await client.post(URL, json=body)
+        assert response.status_code == 202
+        lead_ids.append(str(response.json()["lead_id"]))
+    return lead_ids
+
+
+async def as_one_batch(app: FastAPI, db: psycopg.Connection[Row], lead_ids: list[str]) -> None:
+    """Queue the leads as the intake does when it writes them in one transaction."""
+    db.execute("DELETE FROM procrastinate_jobs")
+    rt = app.state.runtime
+    async with transaction(rt.sessions) as session:
+        await tasks.queue_new_leads(session, [uuid.UUID(lead_id) for lead_id in lead_ids])
+    jobs = db.execute("SELECT task_name, args FROM procrastinate_jobs").fetchall()
+    assert jobs == [{"task_name": "lead.process_batch", "args": {"lead_ids": lead_ids}}]
+
+
+def statuses(db: psycopg.Connection[Row], lead_ids: Sequence[str]) -> list[str]:
+    rows = db.execute(
+        "SELECT id::text, status FROM leads WHERE id = ANY(%s::uuid[])", (list(lead_ids),)
+    ).fetchall()
+    found = {row["id"]: row["status"] for row in rows}
+    return [found[lead_id] for lead_id in lead_ids]
+
+
+def job_states(db: psycopg.Connection[Row]) -> list[tuple[str, str]]:
+    rows = db.execute(
+        "SELECT task_name, status FROM procrastinate_jobs "
+        "WHERE queue_name <> 'maintenance' ORDER BY id"
+    ).fetchall()
+    return [(row["task_name"], row["status"]) for row in rows]
+
+
+async def test_leads_written_together_are_processed_and_synced_as_one_batch(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], crm_log: Path
+) -> None:
+    lead_ids = await submitted(client, *({"email": f"team{n}@acme.de"} for n in range(4)))
+    await as_one_batch(app, db, lead_ids)
+
+    await drain(app)
+
+    assert statuses(db, lead_ids) == ["synced"] * 4
+    for lead_id in lead_ids:
+        assert events_of(db, lead_id) == [*STAGE_EVENTS, "crm.synced"]
+    # One job for the stages, one CRM call for the four records.
+    assert job_states(db) == [("lead.process_batch", "succeeded"), ("crm.sync_batch", "succeeded")]
+    calls = RecordingCrm(crm_log).calls()
+    assert sorted(c["lead"]["lead_id"] for c in calls) == sorted(lead_ids)
+    assert {(c["action"], c["batch"]) for c in calls} == {("create", 4)}
+    synced = db.execute(
+        "SELECT detail FROM lead_events WHERE type = 'crm.synced' AND lead_id = %s",
+        (lead_ids[0],),
+    ).fetchone()
+    assert synced is not None
+    assert synced["detail"]["batch"] == 4
+
+
+async def test_the_same_person_twice_in_one_batch_is_merged_into_the_first(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], crm_log: Path
+) -> None:
+    first, other, again = await submitted(
+        client,
+        {"email": "ana.weber@acme.de", "name": "Ana Weber"},
+        {"email": "ben@zeta.de"},
+        {"email": "Ana.Weber@acme.de", "name": "Ana Weber", "tel": "+49 30 1234567"},
+    )
+    await as_one_batch(app, db, [first, other, again])
+
+    await drain(app)
+
+    assert statuses(db, [first, other, again]) == ["synced", "synced", "merged"]
+    row = db.execute("SELECT duplicate_of::text, phone FROM leads WHERE id = %s", (again,))
+    assert row.fetchone() == {"duplicate_of": first, "phone": "+49301234567"}
+    survivor = db.execute("SELECT phone FROM leads WHERE id = %s", (first,)).fetchone()
+    assert survivor == {"phone": "+49301234567"}  # merged before it was scored and synced
+    calls = RecordingCrm(crm_log).calls()
+    assert sorted(c["lead"]["lead_id"] for c in calls) == sorted([first, other])
+    [ana] = [c for c in calls if c["lead"]["lead_id"] == first]
+    assert ana["lead"]["phone"] == "+49301234567"
+
+
+def failing_for(email: str, error: Exception) -> tuple[Stage, ...]:
+    """The stages, with validation refusing the lead with this email."""
+
+    async def validate(session: Any, lead: Lead, config: Config) -> StageResult:
+        if lead.email == email:
+            raise error
+        return await STAGES[0].run(session, lead, config)
+
+    return (Stage("validate", STAGES[0].leaves, validate), *STAGES[1:])
+
+
+async def test_a_lead_that_fails_in_a_batch_fails_alone_and_the_others_go_on(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    db: psycopg.Connection[Row],
+    crm_log: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        tasks, "STAGES", failing_for("bad@acme.de", PermanentFailure("no such mailbox"))
+    )
+    good, bad, fine = await submitted(
+        client, {"email": "good@acme.de"}, {"email": "bad@acme.de"}, {"email": "fine@acme.de"}
+    )
+    await as_one_batch(app, db, [good, bad, fine])
+
+    await drain(app)
+
+    assert statuses(db, [good, bad, fine]) == ["synced", "failed", "synced"]
+    # The batch kept nothing: each lead went through the stages once, in a job of its own.
+    assert events_of(db, good) == ["received", "job.batch_split", *STAGE_EVENTS[1:], "crm.synced"]
+    assert events_of(db, bad) == ["received", "job.batch_split", "job.dead_lettered"]
+    split = db.execute(
+        "SELECT detail FROM lead_events WHERE type = 'job.batch_split' AND lead_id = %s", (bad,)
+    ).fetchone()
+    assert split == {
+        "detail": {
+            "task": "lead.process",
+            "batch": 3,
+            "error": "PermanentFailure: no such mailbox",
+        }
+    }
+    dead = db.execute(
+        "SELECT task_name, args FROM procrastinate_jobs WHERE status = 'failed'"
+    ).fetchall()
+    assert dead == [{"task_name": "lead.process", "args": {"lead_id": bad}}]
+    assert sorted(c["lead"]["lead_id"] for c in RecordingCrm(crm_log).calls()) == sorted(
+        [good, fine]
+    )
+
+
+class FailingBatchCrm(RecordingCrm):
+    """Refuses batch calls; takes leads one at a time."""
+
+    async def upsert_leads(
+        self, leads: Sequence[CrmLead], *, idempotency_keys: Sequence[str]
+    ) -> list[str]:
+        if len(leads) > 1:
+            raise RetryableFailure("HTTP 502: bad gateway")
+        return await super().upsert_leads(leads, idempotency_keys=idempotency_keys)
+
+
+async def test_a_failed_crm_batch_call_is_retried_lead_by_lead(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    db: psycopg.Connection[Row],
+    crm_log: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tasks, "crm_from_config", lambda config: FailingBatchCrm(crm_log))
+    lead_ids = await submitted(client, {"email": "one@acme.de"}, {"email": "two@acme.de"})
+    await as_one_batch(app, db, lead_ids)
+
+    await drain(app)
+
+    assert statuses(db, lead_ids) == ["synced", "synced"]
+    assert events_of(db, lead_ids[0]) == [*STAGE_EVENTS, "job.batch_split", "crm.synced"]
+    calls = RecordingCrm(crm_log).calls()
+    assert sorted((c["lead"]["lead_id"], c["action"], c["batch"]) for c in calls) == sorted(
+        (lead_id, "create", 1) for lead_id in lead_ids
+    )
+    assert ("crm.sync_batch", "succeeded") in job_states(db)
+    assert job_states(db).count(("crm.sync", "succeeded")) == 2
+
+
+async def test_a_lead_whose_batch_waits_is_not_stuck(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    lead_ids = await submitted(client, {"email": "wait1@acme.de"}, {"email": "wait2@acme.de"})
+    await as_one_batch(app, db, lead_ids)
+    rt = app.state.runtime
+
+    async with transaction(rt.sessions) as session:
+        waiting = await repository.stuck_leads(session, timedelta(0))
+    db.execute("DELETE FROM procrastinate_jobs")
+    async with transaction(rt.sessions) as session:
+        lost = await repository.stuck_leads(session, timedelta(0))
+
+    assert waiting == []
+    assert sorted(str(lead.id) for lead in lost) == sorted(lead_ids)
