@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import bindparam, exists, func, literal, select, text, union_all, update
+from sqlalchemy import Select, bindparam, exists, func, literal, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,26 +111,36 @@ class DatabaseState:
         return found
 
 
+@functools.cache
+def _find_account() -> Select[Any]:
+    """Built once: the account with the domain ``:domain`` (maybe NULL); when there is
+    none, the accounts whose name starts with ``:prefix`` (maybe empty), for a fuzzy look."""
+    domain = bindparam("domain", type_=Account.domain.type)
+    prefix = bindparam("prefix", type_=Account.name_key.type)
+    by_domain = select(Account.id, literal(0).label("by_name")).where(Account.domain == domain)
+    by_name = (
+        select(Account.id, literal(1).label("by_name"))
+        .where(
+            prefix != "",
+            Account.name_key.startswith(prefix),
+            ~exists(select(1).where(Account.domain == domain)),  # a one-time check
+        )
+        .limit(50)
+    )
+    found = union_all(by_domain, by_name).subquery()
+    return select(Account, found.c.by_name).join(found, Account.id == found.c.id)
+
+
 async def find_account(session: AsyncSession, lead: Lead) -> Account | None:
     """The known account of the lead's company: by domain, else by (fuzzy) name.
     Both lookups go in one statement."""
     key = normalise(Kind.COMPANY, lead.company) if lead.company else ""
     first_word = key.split(" ", 1)[0]
-    lookups = []
-    if lead.company_domain:
-        by_domain = Account.domain == lead.company_domain
-        lookups.append(select(Account.id, literal(0).label("by_name")).where(by_domain))
-    if first_word:
-        by_name = Account.name_key.startswith(first_word)
-        if lead.company_domain:  # only when the domain finds none (a one-time check)
-            by_name = by_name & ~exists(select(1).where(Account.domain == lead.company_domain))
-        lookups.append(select(Account.id, literal(1).label("by_name")).where(by_name).limit(50))
-    if not lookups:
+    if not lead.company_domain and not first_word:
         return None
-    found = union_all(*lookups).subquery() if len(lookups) > 1 else lookups[0].subquery()
-    query = select(Account, found.c.by_name).join(found, Account.id == found.c.id)
+    params = {"domain": lead.company_domain, "prefix": first_word}
     named: list[Account] = []
-    for row in await session.execute(query):
+    for row in await session.execute(_find_account(), params):
         account: Account = row[0]
         if not row.by_name:
             return account

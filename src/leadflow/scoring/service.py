@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, literal, or_, select, union_all, update
+from sqlalchemy import (
+    CompoundSelect,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
@@ -32,34 +43,47 @@ async def link_activity(session: AsyncSession, lead: Lead, now: datetime) -> int
     before and the rows it links (a data-modifying CTE's rows are not visible to
     the rest of its statement, so they come from its RETURNING)."""
     submissions = await leads.submissions(session, lead.id)
-    anonymous = {s.anonymous_id for s in submissions if s.anonymous_id}
-    conditions: list[ColumnElement[bool]] = []
-    if anonymous:
-        conditions.append(ActivityRow.anonymous_id.in_(sorted(anonymous)))
-    if lead.email_key:
-        conditions.append(ActivityRow.email_key == lead.email_key)
-    if not conditions:
+    anonymous = sorted({s.anonymous_id for s in submissions if s.anonymous_id})
+    if not anonymous and not lead.email_key:
         return 0
-    linked = (
-        update(ActivityRow)
-        .where(ActivityRow.lead_id.is_(None), or_(*conditions))
-        .values(lead_id=lead.id)
-        .returning(*_ACTIVITY)
-        .cte("linked")
-    )
     since = _horizon(now)
-    query: CompoundSelect[Any] = union_all(
-        select(*_ACTIVITY, literal(False).label("new")).where(
-            ActivityRow.lead_id == lead.id, ActivityRow.occurred_at >= since
-        ),
-        select(*linked.c, literal(True).label("new")),
-    )
-    rows = (await session.execute(query)).all()
+    params = {"lead": lead.id, "anonymous": anonymous, "email": lead.email_key}
+    rows = (await session.execute(_link_activity(), params | {"since": since})).all()
     activity = [
         Activity(r.type, r.occurred_at, r.name, r.path) for r in rows if r.occurred_at >= since
     ]
     await _remember_view(session, lead, activity)
     return sum(1 for r in rows if r.new)
+
+
+@functools.cache
+def _link_activity() -> CompoundSelect[Any]:
+    """Built once (its SQL is the same for every lead): link to ``:lead`` the unlinked
+    rows of its anonymous ids (``:anonymous``, maybe none) or email (``:email``, maybe
+    NULL), and read its rows since ``:since`` with the ones it links. (A parameter named
+    like a column would also be SET by the UPDATE: hence not ``:lead_id``.)"""
+    lead_id = bindparam("lead", type_=ActivityRow.lead_id.type)
+    anonymous = bindparam("anonymous", type_=ARRAY(ActivityRow.anonymous_id.type))
+    linked = (
+        update(ActivityRow)
+        .where(
+            ActivityRow.lead_id.is_(None),
+            or_(
+                ActivityRow.anonymous_id == func.any(anonymous),
+                ActivityRow.email_key == bindparam("email", type_=ActivityRow.email_key.type),
+            ),
+        )
+        .values(lead_id=lead_id)
+        .returning(*_ACTIVITY)
+        .cte("linked")
+    )
+    return union_all(
+        select(*_ACTIVITY, literal(False).label("new")).where(
+            ActivityRow.lead_id == lead_id,
+            ActivityRow.occurred_at >= bindparam("since", type_=ActivityRow.occurred_at.type),
+        ),
+        select(*linked.c, literal(True).label("new")),
+    )
 
 
 def _horizon(now: datetime) -> datetime:
