@@ -128,6 +128,7 @@ async def _process(lead_ids: Sequence[uuid.UUID]) -> None:
         ]  # the others are done already (at-least-once delivery), or erased
         if not batch:
             return
+        await leads.read_submissions(session, [lead.id for lead in batch])  # all need them
         # The stages' writes (status, events, fields) go out together, at the routing
         # lock or the commit, instead of a flush before each of the stages' reads.
         with session.no_autoflush:

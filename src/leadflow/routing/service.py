@@ -51,9 +51,12 @@ class DatabaseState:
         self.session = session
 
     async def lock(self) -> None:
+        if self.session.info.get("routing.locked"):
+            return  # an earlier lead of the batch took it: held until commit
         # Write what is pending first: the lock is held until commit, so keep it short.
         await self.session.flush()
         await advisory_lock(self.session, "routing")
+        self.session.info["routing.locked"] = True
 
     async def loads(
         self, owners: Sequence[Owner], now: datetime, *, today: bool = True, open_: bool = True
@@ -101,6 +104,13 @@ class DatabaseState:
         )
 
     async def absences(self) -> Mapping[str, Sequence[Absence]]:
+        """Read once per transaction (a batch's leads all see the same)."""
+        cached: Mapping[str, Sequence[Absence]] | None = self.session.info.get("routing.absences")
+        if cached is None:
+            cached = self.session.info["routing.absences"] = await self._absences()
+        return cached
+
+    async def _absences(self) -> Mapping[str, Sequence[Absence]]:
         yesterday = (utcnow() - timedelta(days=1)).date()
         rows = await self.session.scalars(select(OwnerAbsence).where(OwnerAbsence.end >= yesterday))
         found: dict[str, list[Absence]] = {}
