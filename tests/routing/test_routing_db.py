@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from leadflow.app import create_app
 from leadflow.config import Config, load_config_text
 from leadflow.db import transaction
 from leadflow.leads import repository as leads
+from leadflow.pipeline import tasks
 from leadflow.routing.service import reassign
 from leadflow.settings import Settings
 from tests.conftest import ADMIN_TOKEN
@@ -88,6 +90,29 @@ async def test_capacity_holds_under_concurrency_and_the_rest_is_triaged(
     ).fetchall()
     assert len(alerts) == 7
     assert alerts[0]["detail"]["alert"] == "no one available in owner:capped@x.com"
+
+
+async def test_capacity_and_round_robin_hold_within_one_batch(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    lead_ids = [
+        await submit(client, f"buyer{n}@capped{n}.com", company="Capped Inc") for n in range(8)
+    ]
+    lead_ids += [await submit(client, f"person{n}@company{n}.com") for n in range(6)]
+    db.execute("DELETE FROM procrastinate_jobs")  # as the intake queues leads written together
+    async with transaction(app.state.runtime.sessions) as session:
+        await tasks.queue_new_leads(session, [uuid.UUID(lead_id) for lead_id in lead_ids])
+
+    await drain(app)
+
+    rows = db.execute("SELECT owner, queue FROM leads").fetchall()
+    assert Counter((r["owner"], r["queue"]) for r in rows) == {
+        ("capped@x.com", None): 5,
+        (None, "triage"): 3,
+        ("a@x.com", None): 2,
+        ("b@x.com", None): 2,
+        ("c@x.com", None): 2,
+    }
 
 
 async def test_same_company_and_known_accounts_go_to_their_owner(

@@ -28,13 +28,16 @@ class Stage:
     name: str  # the timeline event is "lead.<name>"
     leaves: LeadStatus
     run: StageFunction
+    # Reads other leads (dedup its candidates, routing the company's owner and the
+    # owners' loads): in a batch, the others' earlier stages are written out first.
+    reads_others: bool = False
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("validate", LeadStatus.VALIDATED, validate_lead),
-    Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead),
+    Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead, reads_others=True),
     Stage("score", LeadStatus.SCORED, score_lead),
-    Stage("route", LeadStatus.ROUTED, route_lead),
+    Stage("route", LeadStatus.ROUTED, route_lead, reads_others=True),
 )
 
 # Statuses from which lead.process (re)starts the stages: a new lead, one left

@@ -144,8 +144,8 @@ async def _run_stages(session: AsyncSession, batch: list[Lead], config: Config) 
     going = batch
     ids = {lead.id for lead in batch}
     for stage in STAGES:
-        if len(going) > 1:
-            await session.flush()  # the batch's earlier stage, for the others' reads
+        if len(going) > 1 and stage.reads_others:
+            await session.flush()  # the batch's earlier stages, for the others' reads
         still = []
         for lead in going:
             started = time.perf_counter()

@@ -51,12 +51,12 @@ class DatabaseState:
         self.session = session
 
     async def lock(self) -> None:
-        if self.session.info.get("routing.locked"):
-            return  # an earlier lead of the batch took it: held until commit
-        # Write what is pending first: the lock is held until commit, so keep it short.
+        # Write what is pending first: the lock is held until commit, so keep it short;
+        # and the counts read under it see the assignments of the batch's earlier leads.
         await self.session.flush()
-        await advisory_lock(self.session, "routing")
-        self.session.info["routing.locked"] = True
+        if not self.session.info.get("routing.locked"):  # else held since an earlier lead
+            await advisory_lock(self.session, "routing")
+            self.session.info["routing.locked"] = True
 
     async def loads(
         self, owners: Sequence[Owner], now: datetime, *, today: bool = True, open_: bool = True
