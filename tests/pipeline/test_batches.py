@@ -214,3 +214,43 @@ async def test_a_lead_whose_batch_waits_is_not_stuck(
 
     assert waiting == []
     assert sorted(str(lead.id) for lead in lost) == sorted(lead_ids)
+
+
+async def test_lead_jobs_waiting_in_the_queue_are_taken_together(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], crm_log: Path
+) -> None:
+    lead_ids = await submitted(client, *({"email": f"backlog{n}@acme.de"} for n in range(5)))
+    assert job_states(db) == [("lead.process", "todo")] * 5  # one job each, as submitted
+
+    await drain(app, concurrency=1)
+
+    assert statuses(db, lead_ids) == ["synced"] * 5
+    routed = db.execute("SELECT xmin::text AS tx FROM lead_events WHERE type = 'lead.route'")
+    assert len({row["tx"] for row in routed.fetchall()}) == 1  # one transaction for the five
+    assert job_states(db)[:5] == [("lead.process", "succeeded")] * 5
+    assert {(c["action"], c["batch"]) for c in RecordingCrm(crm_log).calls()} == {("create", 5)}
+    for lead_id in lead_ids:
+        assert events_of(db, lead_id) == [*STAGE_EVENTS, "crm.synced"]
+
+
+async def test_a_lead_failing_among_waiting_jobs_fails_alone(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    db: psycopg.Connection[Row],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        tasks, "STAGES", failing_for("bad@acme.de", PermanentFailure("no such mailbox"))
+    )
+    good, bad, fine = await submitted(
+        client, {"email": "good@acme.de"}, {"email": "bad@acme.de"}, {"email": "fine@acme.de"}
+    )
+
+    await drain(app, concurrency=1)
+
+    assert statuses(db, [good, bad, fine]) == ["synced", "failed", "synced"]
+    for lead_id in (good, fine):  # nothing of the failed try shows: it was rolled back
+        assert events_of(db, lead_id) == [*STAGE_EVENTS, "crm.synced"]
+    assert events_of(db, bad) == ["received", "job.dead_lettered"]
+    dead = db.execute("SELECT args FROM procrastinate_jobs WHERE status = 'failed'").fetchall()
+    assert dead == [{"args": {"lead_id": bad}}]

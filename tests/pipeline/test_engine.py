@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ async def test_running_a_job_twice_does_not_repeat_its_effect(
     lead_id = await submit(client, "twice@acme.de")
     await drain(app)
     # at-least-once delivery: the same jobs come again
-    await tasks.process_lead(lead_id)
+    await tasks.process([uuid.UUID(lead_id)])
     await tasks.sync_to_crm(lead_id)
 
     assert len(RecordingCrm(crm_log).calls()) == 1

@@ -26,6 +26,7 @@ from leadflow.db import transaction
 from leadflow.jobs import defer, job_app
 from leadflow.leads import repository as leads
 from leadflow.models import Lead, LeadStatus
+from leadflow.models.base import utcnow
 from leadflow.pipeline import repository, service
 from leadflow.pipeline.retry import Decision
 from leadflow.pipeline.stages import STAGES, STARTABLE
@@ -60,6 +61,9 @@ RETRY = RecordedRetry()
 # that under load a lead reaches the CRM soon after it is routed.
 EFFECT_PRIORITY = 1
 MAINTENANCE = "maintenance"  # the queue of periodic jobs: never dead letters, the next tick runs
+# lead.process jobs alone: a running one takes others that wait (fetch_job by queue).
+LEADS = "leads"
+BATCH = 32  # leads at most in one transaction
 
 
 async def record_failures(call_next: Any, context: procrastinate.JobContext, worker: Any) -> Any:
@@ -86,25 +90,68 @@ async def record_failures(call_next: Any, context: procrastinate.JobContext, wor
         raise AttemptFailed(error, decision) from error
 
 
-@job_app.task(name="lead.process", queue="pipeline", retry=RETRY)
-async def process_lead(lead_id: str) -> None:
+@job_app.task(name="lead.process", queue=LEADS, retry=RETRY, pass_context=True)
+async def process_lead(context: procrastinate.JobContext, lead_id: str) -> None:
     """Run a lead through the internal stages (validate, dedup, score, route)."""
-    await _process([uuid.UUID(lead_id)])
+    own = [uuid.UUID(lead_id)]
+    if not await _with_waiting(context, own):
+        await process(own)  # alone: a failure is the job's, retried and dead-lettered
 
 
-@job_app.task(name="lead.process_batch", queue="pipeline", retry=RETRY)
-async def process_leads(lead_ids: list[str]) -> None:
+@job_app.task(name="lead.process_batch", queue=LEADS, retry=RETRY, pass_context=True)
+async def process_leads(context: procrastinate.JobContext, lead_ids: list[str]) -> None:
     """Run the new leads of one intake batch through the stages in one transaction.
 
     Under load the intake writes leads in batches; a job and a commit per batch
     instead of per lead is what lets one worker keep up with it. When the batch
     fails, nothing of it is kept and each lead is handed to a ``lead.process`` job
     of its own: the lead at fault retries and dead-letters alone, the others go on."""
-    ids = [uuid.UUID(lead_id) for lead_id in lead_ids]
+    own = [uuid.UUID(lead_id) for lead_id in lead_ids]
+    if await _with_waiting(context, own):
+        return
     try:
-        await _process(ids)
+        await process(own)
     except Exception as error:
-        await _split(ids, error, process_lead, "lead.process")
+        await _split(own, error, process_lead, "lead.process")
+
+
+async def _with_waiting(context: procrastinate.JobContext, own: list[uuid.UUID]) -> bool:
+    """Take the other lead jobs ready in the queue (a backlog: the worker is behind)
+    and process their leads with ours in one transaction; True when that went well.
+
+    A backlog then drains in batches, however its leads came in. The jobs taken are
+    this worker's (``doing``, under its heartbeat: requeued if it dies) and are
+    finished after the commit. When the run fails they are given back to the queue
+    untouched, and False tells the caller to process its own leads alone."""
+    manager = context.app.job_manager
+    worker_id = context.job.worker_id
+    taken: list[procrastinate.jobs.Job] = []
+    theirs: list[uuid.UUID] = []
+    while worker_id is not None and len(own) + len(theirs) < BATCH:
+        job = await manager.fetch_job(queues=[LEADS], worker_id=worker_id)
+        if job is None:
+            break
+        taken.append(job)
+        theirs += _leads_of(job)
+    if not taken:
+        return False
+    try:
+        await process([*own, *theirs])
+    except Exception:
+        logger.info("%d waiting lead jobs failed together: given back", len(taken), exc_info=True)
+        for job in taken:
+            await manager.retry_job(job, retry_at=utcnow())
+        return False
+    for job in taken:
+        await manager.finish_job(job, status=procrastinate.jobs.Status.SUCCEEDED, delete_job=False)
+    return True
+
+
+def _leads_of(job: procrastinate.jobs.Job) -> list[uuid.UUID]:
+    args = job.task_kwargs
+    ids = args["lead_ids"] if job.task_name == "lead.process_batch" else [args["lead_id"]]
+    assert isinstance(ids, list)
+    return [uuid.UUID(str(lead_id)) for lead_id in ids]
 
 
 async def queue_new_leads(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> None:
@@ -117,7 +164,8 @@ async def queue_new_leads(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) 
         await defer(session, process_leads, lead_ids=[str(lead_id) for lead_id in lead_ids])
 
 
-async def _process(lead_ids: Sequence[uuid.UUID]) -> None:
+async def process(lead_ids: Sequence[uuid.UUID]) -> None:
+    """Run these leads through the stages, together, in one transaction."""
     rt = runtime.current()
     async with transaction(rt.sessions) as session:
         locked = {lead.id: lead for lead in await leads.lock_many(session, lead_ids)}
