@@ -254,3 +254,22 @@ async def test_a_lead_failing_among_waiting_jobs_fails_alone(
     assert events_of(db, bad) == ["received", "job.dead_lettered"]
     dead = db.execute("SELECT args FROM procrastinate_jobs WHERE status = 'failed'").fetchall()
     assert dead == [{"args": {"lead_id": bad}}]
+
+
+async def test_a_dead_batch_job_is_found_by_any_of_its_leads(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], auth: dict[str, str]
+) -> None:
+    lead_ids = await submitted(client, {"email": "dl1@acme.de"}, {"email": "dl2@acme.de"})
+    await as_one_batch(app, db, lead_ids)
+    # Only when handing its leads on failed too, for 33 hours (the database was down).
+    db.execute("UPDATE procrastinate_jobs SET status = 'failed'")
+
+    found = await client.get("/v1/dead-letters", params={"lead_id": lead_ids[1]}, headers=auth)
+    other = await client.get(
+        "/v1/dead-letters", params={"lead_id": str(uuid.uuid4())}, headers=auth
+    )
+
+    assert found.status_code == 200
+    [item] = found.json()["items"]
+    assert (item["kind"], item["args"]) == ("lead.process_batch", {"lead_ids": lead_ids})
+    assert other.json()["items"] == []
