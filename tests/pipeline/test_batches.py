@@ -3,6 +3,7 @@ batch that fails hands each of its leads a job of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -273,3 +274,60 @@ async def test_a_dead_batch_job_is_found_by_any_of_its_leads(
     [item] = found.json()["items"]
     assert (item["kind"], item["args"]) == ("lead.process_batch", {"lead_ids": lead_ids})
     assert other.json()["items"] == []
+
+
+async def test_batches_of_lookalikes_run_at_once_without_deadlock(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    names = ["Ana Weber", "Ben Kurz", "Carla Ruiz", "Dan Ito"]
+    first = await submitted(
+        client, *({"email": f"a{n}@alpha.de", "name": x} for n, x in enumerate(names))
+    )
+    second = await submitted(
+        client, *({"email": f"b{n}@beta.de", "name": x} for n, x in enumerate(names))
+    )
+
+    # The same names (the same dedup keys), taken in opposite orders by two batches.
+    for _ in range(3):
+        db.execute("UPDATE leads SET status = 'received'")
+        outcomes = await asyncio.gather(
+            tasks.process([uuid.UUID(i) for i in first]),
+            tasks.process([uuid.UUID(i) for i in reversed(second)]),
+            return_exceptions=True,
+        )
+        assert outcomes == [None, None]  # no DeadlockDetected
+
+    assert set(statuses(db, first + second)) == {"routed"}
+
+
+async def test_a_job_that_ran_before_runs_alone(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    lead_ids = await submitted(client, *({"email": f"again{n}@acme.de"} for n in range(4)))
+    # The third one's job was requeued after its worker died (or failed): maybe the lead
+    # that takes workers down, so it must not take others down with it.
+    db.execute(
+        "UPDATE procrastinate_jobs SET attempts = 1 WHERE args->>'lead_id' = %s", (lead_ids[2],)
+    )
+
+    await drain(app, concurrency=1)
+
+    rows = db.execute(
+        "SELECT lead_id::text, xmin::text AS tx FROM lead_events WHERE type = 'lead.route'"
+    ).fetchall()
+    tx = {row["lead_id"]: row["tx"] for row in rows}
+    assert tx[lead_ids[0]] == tx[lead_ids[1]] == tx[lead_ids[3]]
+    assert tx[lead_ids[2]] != tx[lead_ids[0]]
+    assert statuses(db, lead_ids) == ["synced"] * 4
+
+
+async def test_a_lead_queued_twice_in_one_run_is_processed_once(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    [lead_id] = await submitted(client, {"email": "twice@acme.de"})
+
+    await tasks.process([uuid.UUID(lead_id), uuid.UUID(lead_id)])
+
+    assert events_of(db, lead_id) == STAGE_EVENTS
+    assignments = db.execute("SELECT count(*) AS n FROM assignments").fetchone()
+    assert assignments == {"n": 1}

@@ -115,6 +115,23 @@ async def test_capacity_and_round_robin_hold_within_one_batch(
     }
 
 
+async def test_colleagues_in_one_batch_go_to_the_same_owner(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> None:
+    lead_ids = [await submit(client, f"{name}@initech.com") for name in ("ann", "bob", "cy")]
+    db.execute("DELETE FROM procrastinate_jobs")  # as the intake queues leads written together
+    async with transaction(app.state.runtime.sessions) as session:
+        await tasks.queue_new_leads(session, [uuid.UUID(lead_id) for lead_id in lead_ids])
+
+    await drain(app)
+
+    rows = db.execute(
+        "SELECT owner, routing_reason->>'rule' AS rule FROM leads ORDER BY submitted_at"
+    ).fetchall()
+    assert len({row["owner"] for row in rows}) == 1
+    assert [row["rule"] for row in rows] == ["team", "sticky", "sticky"]
+
+
 async def test_same_company_and_known_accounts_go_to_their_owner(
     app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str], db: psycopg.Connection[Row]
 ) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import Select, bindparam, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, UUID, VARCHAR
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadflow.db import lock_ids
+from leadflow.db import advisory_lock, lock_ids
 from leadflow.leads.repository import forget_submissions
 from leadflow.models import Lead, LeadMatch, LeadMatchKey, LeadStatus, MatchStatus, Submission
 from leadflow.models.base import utcnow
@@ -33,6 +33,15 @@ _LOCK_AND_STORE = text(
 )
 
 
+def _scopes(keys: Collection[str]) -> list[str]:
+    return [f"dedup:{key}" for key in keys]
+
+
+async def lock_keys(session: AsyncSession, keys: Collection[str]) -> None:
+    """The dedup locks of these keys, until the commit (in one statement, sorted)."""
+    await advisory_lock(session, *_scopes(keys))
+
+
 async def lock_and_store_keys(
     session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str]
 ) -> None:
@@ -46,7 +55,7 @@ async def lock_and_store_keys(
     are the lead's own rows, which no other transaction writes (the lead's row is
     locked), and nobody sees them before the commit anyway.
     """
-    ids = lock_ids(f"dedup:{key}" for key in keys)
+    ids = lock_ids(_scopes(keys))
     params = {"ids": ids, "keys": sorted(keys), "lead_id": lead_id}
     await session.execute(_LOCK_AND_STORE, params)
 

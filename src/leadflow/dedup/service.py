@@ -183,6 +183,14 @@ async def merge(
     return {"changed_fields": sorted(changes)}
 
 
+async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+    """Take the dedup locks of a batch's leads at once, in one order, before any of them
+    is deduplicated: taken lead after lead, two batches sharing keys could each hold
+    what the other waits for. (Each lead's own statement then takes them again: held.)"""
+    keys = {key for lead in batch for key in blocking_keys(FIELDS, match_values(lead))}
+    await repository.lock_keys(session, keys)
+
+
 async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
     quality = lead.quality or {}
     lead.email_key = quality.get("email_key")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
-from leadflow.dedup.service import dedupe_lead
+from leadflow.dedup.service import dedupe_lead, lock_batch
 from leadflow.models import Lead, LeadStatus
 from leadflow.pipeline.results import StageResult
 from leadflow.routing.service import route_lead
@@ -21,6 +21,7 @@ from leadflow.scoring.service import score_lead
 from leadflow.validation.service import validate_lead
 
 StageFunction = Callable[[AsyncSession, Lead, Config], Awaitable[StageResult]]
+BatchHook = Callable[[AsyncSession, list[Lead], Config], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +30,17 @@ class Stage:
     leaves: LeadStatus
     run: StageFunction
     # Reads other leads (dedup its candidates, routing the company's owner and the
-    # owners' loads): in a batch, the others' earlier stages are written out first.
+    # owners' loads): in a batch, what the stages did so far is written out before
+    # each lead.
     reads_others: bool = False
+    # Runs once before the stage in a batch of several leads (dedup takes every lead's
+    # locks at once, in one order, so that two batches never wait for each other).
+    prepare: BatchHook | None = None
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("validate", LeadStatus.VALIDATED, validate_lead),
-    Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead, reads_others=True),
+    Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead, reads_others=True, prepare=lock_batch),
     Stage("score", LeadStatus.SCORED, score_lead),
     Stage("route", LeadStatus.ROUTED, route_lead, reads_others=True),
 )

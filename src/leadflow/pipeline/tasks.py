@@ -125,26 +125,56 @@ async def _with_waiting(context: procrastinate.JobContext, own: list[uuid.UUID])
     untouched, and False tells the caller to process its own leads alone."""
     manager = context.app.job_manager
     worker_id = context.job.worker_id
+    if worker_id is None or context.job.attempts > 0:
+        return False  # a job run before (failed, stalled, given back) runs alone
     taken: list[procrastinate.jobs.Job] = []
     theirs: list[uuid.UUID] = []
-    while worker_id is not None and len(own) + len(theirs) < BATCH:
+    back: list[procrastinate.jobs.Job] = []
+    while len(own) + len(theirs) < BATCH:
         job = await manager.fetch_job(queues=[LEADS], worker_id=worker_id)
         if job is None:
             break
+        if job.attempts > 0:
+            back.append(job)  # ran before: maybe the lead that kills its worker
+            continue
         taken.append(job)
         theirs += _leads_of(job)
+    await _settle(manager, back, done=False)
     if not taken:
         return False
     try:
         await process([*own, *theirs])
     except Exception:
         logger.info("%d waiting lead jobs failed together: given back", len(taken), exc_info=True)
-        for job in taken:
-            await manager.retry_job(job, retry_at=utcnow())
+        await _settle(manager, taken, done=False)
         return False
-    for job in taken:
-        await manager.finish_job(job, status=procrastinate.jobs.Status.SUCCEEDED, delete_job=False)
+    await _settle(manager, taken, done=True)
     return True
+
+
+async def _settle(
+    manager: procrastinate.manager.JobManager, jobs: list[procrastinate.jobs.Job], *, done: bool
+) -> None:
+    """Finish the jobs taken (``done``) or give them back to the queue, every one of them:
+    a job left ``doing`` under a live worker would never be recovered."""
+    for job in jobs:
+        try:
+            if done:
+                await manager.finish_job(
+                    job, status=procrastinate.jobs.Status.SUCCEEDED, delete_job=False
+                )
+            else:
+                await manager.retry_job(job, retry_at=utcnow())
+        except Exception:
+            # Given back while the same step of the lead waits again (its queueing lock):
+            # that job will do it. Anything else: the stuck-lead check requeues the lead.
+            logger.warning("could not settle job %s", job.id, exc_info=True)
+            try:
+                await manager.finish_job(
+                    job, status=procrastinate.jobs.Status.SUCCEEDED, delete_job=False
+                )
+            except Exception:
+                logger.exception("job %s stays doing", job.id)
 
 
 def _leads_of(job: procrastinate.jobs.Job) -> list[uuid.UUID]:
@@ -166,6 +196,7 @@ async def queue_new_leads(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) 
 
 async def process(lead_ids: Sequence[uuid.UUID]) -> None:
     """Run these leads through the stages, together, in one transaction."""
+    lead_ids = list(dict.fromkeys(lead_ids))  # a lead queued twice (a replay, say) runs once
     rt = runtime.current()
     async with transaction(rt.sessions) as session:
         locked = {lead.id: lead for lead in await leads.lock_many(session, lead_ids)}
@@ -192,10 +223,12 @@ async def _run_stages(session: AsyncSession, batch: list[Lead], config: Config) 
     going = batch
     ids = {lead.id for lead in batch}
     for stage in STAGES:
-        if len(going) > 1 and stage.reads_others:
-            await session.flush()  # the batch's earlier stages, for the others' reads
+        if len(going) > 1 and stage.prepare is not None:
+            await stage.prepare(session, going, config)
         still = []
         for lead in going:
+            if len(going) > 1 and stage.reads_others:
+                await session.flush()  # the batch's leads so far, for this one's reads
             started = time.perf_counter()
             result = await stage.run(session, lead, config)
             status = result.halt or stage.leaves
