@@ -25,6 +25,7 @@ from leadflow.pipeline.failures import PermanentFailure, RetryableFailure
 from leadflow.pipeline.results import StageResult
 from leadflow.pipeline.stages import STAGES, Stage
 from tests.pipeline.conftest import drain, events_of
+from tests.pipeline.test_engine import use_crm
 
 URL = "/v1/forms/contact/submissions"
 Row = dict[str, Any]
@@ -126,19 +127,21 @@ def failing_for(email: str, error: Exception) -> tuple[Stage, ...]:
     return (Stage("validate", STAGES[0].leaves, validate), *STAGES[1:])
 
 
-async def test_a_lead_that_fails_in_a_batch_fails_alone_and_the_others_go_on(
-    app: FastAPI,
-    client: httpx.AsyncClient,
-    db: psycopg.Connection[Row],
-    crm_log: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+async def good_bad_fine(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Three leads submitted; validation fails the second for good."""
     monkeypatch.setattr(
         tasks, "STAGES", failing_for("bad@acme.de", PermanentFailure("no such mailbox"))
     )
-    good, bad, fine = await submitted(
+    return await submitted(
         client, {"email": "good@acme.de"}, {"email": "bad@acme.de"}, {"email": "fine@acme.de"}
     )
+
+
+async def test_a_lead_that_fails_in_a_batch_fails_alone_and_the_others_go_on(
+    app: FastAPI, db: psycopg.Connection[Row], crm_log: Path, good_bad_fine: list[str]
+) -> None:
+    good, bad, fine = good_bad_fine
     await as_one_batch(app, db, [good, bad, fine])
 
     await drain(app)
@@ -184,7 +187,7 @@ async def test_a_failed_crm_batch_call_is_retried_lead_by_lead(
     crm_log: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(tasks, "crm_from_config", lambda config: FailingBatchCrm(crm_log))
+    use_crm(monkeypatch, FailingBatchCrm(crm_log))
     lead_ids = await submitted(client, {"email": "one@acme.de"}, {"email": "two@acme.de"})
     await as_one_batch(app, db, lead_ids)
 
@@ -235,17 +238,9 @@ async def test_lead_jobs_waiting_in_the_queue_are_taken_together(
 
 
 async def test_a_lead_failing_among_waiting_jobs_fails_alone(
-    app: FastAPI,
-    client: httpx.AsyncClient,
-    db: psycopg.Connection[Row],
-    monkeypatch: pytest.MonkeyPatch,
+    app: FastAPI, db: psycopg.Connection[Row], good_bad_fine: list[str]
 ) -> None:
-    monkeypatch.setattr(
-        tasks, "STAGES", failing_for("bad@acme.de", PermanentFailure("no such mailbox"))
-    )
-    good, bad, fine = await submitted(
-        client, {"email": "good@acme.de"}, {"email": "bad@acme.de"}, {"email": "fine@acme.de"}
-    )
+    good, bad, fine = good_bad_fine
 
     await drain(app, concurrency=1)
 
