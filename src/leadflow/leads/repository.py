@@ -39,11 +39,11 @@ async def get(session: AsyncSession, lead_id: uuid.UUID, *, lock: bool = False) 
     return await session.get(Lead, lead_id, with_for_update=lock)
 
 
-_LOCK_MANY = (
-    select(Lead)
-    .where(Lead.id == func.any(bindparam("ids", type_=ARRAY(Lead.id.type))))
-    .order_by(Lead.id)
-    .with_for_update()
+# Statements over several leads, built once: their ids as one array parameter.
+_IDS = func.any(bindparam("ids", type_=ARRAY(Lead.id.type)))
+_LOCK_MANY = select(Lead).where(Lead.id == _IDS).order_by(Lead.id).with_for_update()
+_SUBMISSIONS_OF = (
+    select(Submission).where(Submission.lead_id == _IDS).order_by(Submission.received_at)
 )
 
 
@@ -86,13 +86,7 @@ async def submissions(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[Sub
 async def read_submissions(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> None:
     """Read the submissions of several leads in one statement, for ``submissions``."""
     found: dict[uuid.UUID, list[Submission]] = {lead_id: [] for lead_id in lead_ids}
-    result = await session.scalars(
-        select(Submission)
-        .where(Submission.lead_id == func.any(bindparam("ids", type_=ARRAY(Lead.id.type))))
-        .order_by(Submission.received_at),
-        {"ids": list(lead_ids)},
-    )
-    for submission in result:
+    for submission in await session.scalars(_SUBMISSIONS_OF, {"ids": list(lead_ids)}):
         found[submission.lead_id].append(submission)
     for lead_id, rows in found.items():
         session.info[("submissions", lead_id)] = rows

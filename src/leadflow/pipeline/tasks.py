@@ -63,7 +63,7 @@ EFFECT_PRIORITY = 1
 MAINTENANCE = "maintenance"  # the queue of periodic jobs: never dead letters, the next tick runs
 # lead.process jobs alone: a running one takes others that wait (fetch_job by queue).
 LEADS = "leads"
-BATCH = 32  # leads at most in one transaction
+BATCH = 32  # a running lead job takes waiting ones until it holds this many leads
 
 
 async def record_failures(call_next: Any, context: procrastinate.JobContext, worker: Any) -> Any:
@@ -156,25 +156,20 @@ async def _settle(
     manager: procrastinate.manager.JobManager, jobs: list[procrastinate.jobs.Job], *, done: bool
 ) -> None:
     """Finish the jobs taken (``done``) or give them back to the queue, every one of them:
-    a job left ``doing`` under a live worker would never be recovered."""
+    a job left ``doing`` under a live worker is not recovered until that worker stops."""
     for job in jobs:
-        try:
-            if done:
-                await manager.finish_job(
-                    job, status=procrastinate.jobs.Status.SUCCEEDED, delete_job=False
-                )
-            else:
-                await manager.retry_job(job, retry_at=utcnow())
-        except Exception:
-            # Given back while the same step of the lead waits again (its queueing lock):
-            # that job will do it. Anything else: the stuck-lead check requeues the lead.
-            logger.warning("could not settle job %s", job.id, exc_info=True)
+        if not done:
             try:
-                await manager.finish_job(
-                    job, status=procrastinate.jobs.Status.SUCCEEDED, delete_job=False
-                )
-            except Exception:
-                logger.exception("job %s stays doing", job.id)
+                await manager.retry_job(job, retry_at=utcnow())
+                continue
+            except Exception:  # the same step of its lead waits again (its queueing lock)
+                logger.warning("job %s not given back: finished, its copy waits", job.id)
+        try:
+            await manager.finish_job(
+                job, status=procrastinate.jobs.Status.SUCCEEDED, delete_job=False
+            )
+        except Exception:
+            logger.exception("job %s stays doing until this worker stops", job.id)
 
 
 def _leads_of(job: procrastinate.jobs.Job) -> list[uuid.UUID]:
@@ -209,7 +204,8 @@ async def process(lead_ids: Sequence[uuid.UUID]) -> None:
             return
         await leads.read_submissions(session, [lead.id for lead in batch])  # all need them
         # The stages' writes (status, events, fields) go out together, at the routing
-        # lock or the commit, instead of a flush before each of the stages' reads.
+        # lock or the commit, instead of a flush before each of the stages' reads (in a
+        # batch, also before each lead of a stage that reads the others: Stage.reads_others).
         with session.no_autoflush:
             routed = await _run_stages(session, batch, rt.config)
         if rt.config.connectors.crm is not None and routed:
@@ -255,16 +251,14 @@ async def _run_stages(session: AsyncSession, batch: list[Lead], config: Config) 
     return [lead for lead in going if lead.status == LeadStatus.ROUTED.value]
 
 
-async def _split(
-    lead_ids: Sequence[uuid.UUID], error: Exception, task: Any, kind: str, **task_kwargs: Any
-) -> None:
+async def _split(lead_ids: Sequence[uuid.UUID], error: Exception, task: Any, kind: str) -> None:
     """A batch job failed and kept nothing: queue each of its leads a job of its own."""
     logger.warning("%s for %d leads failed, queued one by one", kind, len(lead_ids), exc_info=error)
     error_type, message = service.describe(error)
     rt = runtime.current()
     async with transaction(rt.sessions) as session:
         for lead_id in lead_ids:
-            await _queue_once(session, task, f"{kind}:{lead_id}", str(lead_id), **task_kwargs)
+            await _queue_once(session, task, f"{kind}:{lead_id}", str(lead_id))
             await leads.add_event(
                 session,
                 lead_id,
