@@ -186,7 +186,10 @@ async def merge(
 async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
     """Take the dedup locks of a batch's leads at once, in one order, before any of them
     is deduplicated: taken lead after lead, two batches sharing keys could each hold
-    what the other waits for. (Each lead's own statement then takes them again: held.)"""
+    what the other waits for. (Each lead's own statement then takes them again: held.)
+    And write out the batch's validated values: a lead's candidates may be the batch's
+    earlier leads, read from the table."""
+    await session.flush()
     keys = {key for lead in batch for key in blocking_keys(FIELDS, match_values(lead))}
     await repository.lock_keys(session, keys)
 
@@ -235,7 +238,7 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
             "decision": "possible",
             "possible": [{"lead": str(v.lead.id), **v.reason()} for v in linked],
         }
-        return StageResult(detail)
+        return StageResult(detail, shared=True)
     survivor = await repository.lock_lead(session, best.lead.id)
     assert survivor is not None  # found under the dedup locks, and leads are never deleted
     if survivor.duplicate_of is not None:
@@ -262,6 +265,7 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         halt=LeadStatus.MERGED,
         refresh=(survivor.id,),
         reopen=reopen,
+        shared=True,
     )
 
 

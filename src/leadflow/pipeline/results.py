@@ -21,3 +21,6 @@ class StageResult:
     # Other leads to run through the stages again, e.g. an imported contact who
     # now comes in through a form: a new inbound lead to score and route.
     reopen: tuple[uuid.UUID, ...] = ()
+    # Wrote what the stage reads of other leads (dedup: a merge, a pair record): in a
+    # batch, written out before the stage reads for the next lead.
+    shared: bool = False

@@ -29,20 +29,19 @@ class Stage:
     name: str  # the timeline event is "lead.<name>"
     leaves: LeadStatus
     run: StageFunction
-    # Reads other leads (dedup its candidates, routing the company's owner and the
-    # owners' loads): in a batch, what the stages did so far is written out before
-    # each lead.
-    reads_others: bool = False
-    # Runs once before the stage in a batch of several leads (dedup takes every lead's
-    # locks at once, in one order, so that two batches never wait for each other).
+    # Runs once before the stage in a batch of several leads (dedup writes out the
+    # batch's validated values, which the others' candidates are read from, and takes
+    # every lead's locks at once, in one order, so that two batches never wait for each
+    # other). Within the stage, a lead's writes that the next one reads go out before
+    # it (StageResult.shared); routing counts what the batch assigned so far itself.
     prepare: BatchHook | None = None
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("validate", LeadStatus.VALIDATED, validate_lead),
-    Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead, reads_others=True, prepare=lock_batch),
+    Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead, prepare=lock_batch),
     Stage("score", LeadStatus.SCORED, score_lead),
-    Stage("route", LeadStatus.ROUTED, route_lead, reads_others=True),
+    Stage("route", LeadStatus.ROUTED, route_lead),
 )
 
 # Statuses from which lead.process (re)starts the stages: a new lead, one left

@@ -205,7 +205,7 @@ async def process(lead_ids: Sequence[uuid.UUID]) -> None:
         await leads.read_submissions(session, [lead.id for lead in batch])  # all need them
         # The stages' writes (status, events, fields) go out together, at the routing
         # lock or the commit, instead of a flush before each of the stages' reads (in a
-        # batch, also before each lead of a stage that reads the others: Stage.reads_others).
+        # batch, also where a lead reads what another wrote: Stage.prepare).
         with session.no_autoflush:
             routed = await _run_stages(session, batch, rt.config)
         if rt.config.connectors.crm is not None and routed:
@@ -222,11 +222,13 @@ async def _run_stages(session: AsyncSession, batch: list[Lead], config: Config) 
         if len(going) > 1 and stage.prepare is not None:
             await stage.prepare(session, going, config)
         still = []
+        shared = False
         for lead in going:
-            if len(going) > 1 and stage.reads_others:
-                await session.flush()  # the batch's leads so far, for this one's reads
+            if shared:
+                await session.flush()  # the lead before wrote what this one reads
             started = time.perf_counter()
             result = await stage.run(session, lead, config)
+            shared = result.shared
             status = result.halt or stage.leaves
             lead.set_status(status)
             await leads.add_event(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from rapidfuzz import fuzz
 from sqlalchemy import Select, bindparam, exists, func, literal, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from leadflow.config import Config
 from leadflow.config.routing import Absence, Owner
@@ -51,12 +53,12 @@ class DatabaseState:
         self.session = session
 
     async def lock(self) -> None:
-        # Write what is pending first: the lock is held until commit, so keep it short;
-        # and the counts read under it see the assignments of the batch's earlier leads.
+        if self.session.info.get("routing.locked"):
+            return  # held since an earlier lead of the batch
+        # Write what is pending first: the lock is held until commit, so keep it short.
         await self.session.flush()
-        if not self.session.info.get("routing.locked"):  # else held since an earlier lead
-            await advisory_lock(self.session, "routing")
-            self.session.info["routing.locked"] = True
+        await advisory_lock(self.session, "routing")
+        self.session.info["routing.locked"] = True
 
     async def loads(
         self, owners: Sequence[Owner], now: datetime, *, today: bool = True, open_: bool = True
@@ -74,6 +76,9 @@ class DatabaseState:
                 row.owner: int(row.n)
                 for row in await self.session.execute(_TODAY, {"owners": emails, "since": since})
             }
+        # The assignments of this transaction not written out yet (the batch's earlier
+        # leads): made now, and their leads now open.
+        pending = Counter(a.owner for a in _pending(self.session) if a.owner)
         counted_open: dict[str, int] = {}
         if open_:
             # lead.owner holds the config's spelling of the email: the index serves it.
@@ -85,7 +90,13 @@ class DatabaseState:
             for email, n in rows:
                 key = str(email).lower()
                 counted_open[key] = counted_open.get(key, 0) + int(n)
-        return {e: Load(counted_today.get(e, 0), counted_open.get(e, 0)) for e in emails}
+        return {
+            e: Load(
+                counted_today.get(e, 0) + pending[e] if today else 0,
+                counted_open.get(e, 0) + pending[e] if open_ else 0,
+            )
+            for e in emails
+        }
 
     async def turn(self, pool: str) -> int:
         statement = (
@@ -119,6 +130,23 @@ class DatabaseState:
                 Absence(start=row.start, end=row.end, note=row.note)
             )
         return found
+
+
+def _pending(session: AsyncSession) -> list[Assignment]:
+    """This transaction's assignments not written out yet, oldest first: routing
+    reads them with the table's (a batch's leads are routed without a flush between)."""
+    return [row for row in session.new if isinstance(row, Assignment)]
+
+
+def _assigned_here(session: AsyncSession, lead: Lead) -> str | None:
+    """The owner this transaction gave last to another lead of the lead's company."""
+    for assignment in reversed(_pending(session)):
+        if assignment.owner is None or assignment.lead_id == lead.id:
+            continue
+        other = session.identity_map.get(identity_key(Lead, assignment.lead_id))
+        if isinstance(other, Lead) and other.company_domain == lead.company_domain:
+            return other.owner
+    return None
 
 
 @functools.cache
@@ -177,7 +205,7 @@ async def context_of(session: AsyncSession, lead: Lead, config: Config, now: dat
         why = "imported contact" if lead.form_key == "import" else "returning lead"
         return Context(lead.owner, why, account_view)
     if lead.company_domain:
-        recent = (
+        recent = _assigned_here(session, lead) or (
             await session.execute(
                 select(Lead.owner)
                 .where(
