@@ -16,8 +16,8 @@ from leadflow.config import Config
 from leadflow.dedup.service import dedupe_lead, lock_batch
 from leadflow.models import Lead, LeadStatus
 from leadflow.pipeline.results import StageResult
-from leadflow.routing.service import route_lead
-from leadflow.scoring.service import score_lead
+from leadflow.routing.service import prepare_batch, route_lead
+from leadflow.scoring.service import link_batch, score_lead
 from leadflow.validation.service import validate_lead
 
 StageFunction = Callable[[AsyncSession, Lead, Config], Awaitable[StageResult]]
@@ -40,8 +40,8 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("validate", LeadStatus.VALIDATED, validate_lead),
     Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead, prepare=lock_batch),
-    Stage("score", LeadStatus.SCORED, score_lead),
-    Stage("route", LeadStatus.ROUTED, route_lead),
+    Stage("score", LeadStatus.SCORED, score_lead, prepare=link_batch),
+    Stage("route", LeadStatus.ROUTED, route_lead, prepare=prepare_batch),
 )
 
 # Statuses from which lead.process (re)starts the stages: a new lead, one left

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import Select, bindparam, exists, func, literal, select, text, union_all, update
+from sqlalchemy import Integer, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
@@ -149,48 +148,110 @@ def _assigned_here(session: AsyncSession, lead: Lead) -> str | None:
     return None
 
 
-@functools.cache
-def _find_account() -> Select[Any]:
-    """Built once: the account with the domain ``:domain`` (maybe NULL); when there is
-    none, the accounts whose name starts with ``:prefix`` (maybe empty), for a fuzzy look."""
-    domain = bindparam("domain", type_=Account.domain.type)
-    prefix = bindparam("prefix", type_=Account.name_key.type)
-    by_domain = select(Account.id, literal(0).label("by_name")).where(Account.domain == domain)
-    by_name = (
-        select(Account.id, literal(1).label("by_name"))
-        .where(
-            prefix != "",
-            Account.name_key.startswith(prefix),
-            ~exists(select(1).where(Account.domain == domain)),  # a one-time check
-        )
-        .limit(50)
+# For each company (:domains, maybe NULL; :prefixes, the first word of its name, maybe
+# empty; the n-th of each): the account with its domain, else the accounts whose name
+# starts with its prefix (at most 50), for a fuzzy look.
+_ACCOUNTS_OF = (
+    text(
+        "SELECT w.n, a.id, 0 AS by_name FROM unnest(:domains) WITH ORDINALITY AS w(domain, n) "
+        "JOIN accounts a ON a.domain = w.domain "
+        "UNION ALL SELECT w.n, f.id, 1 "
+        "FROM unnest(:domains, :prefixes) WITH ORDINALITY AS w(domain, prefix, n) "
+        "CROSS JOIN LATERAL (SELECT id FROM accounts WHERE w.prefix <> '' "
+        "AND name_key LIKE w.prefix || '%' "
+        "AND NOT EXISTS (SELECT 1 FROM accounts d WHERE d.domain = w.domain) LIMIT 50) f"
     )
-    found = union_all(by_domain, by_name).subquery()
-    return select(Account, found.c.by_name).join(found, Account.id == found.c.id)
+    .bindparams(
+        bindparam("domains", type_=ARRAY(VARCHAR)), bindparam("prefixes", type_=ARRAY(VARCHAR))
+    )
+    .columns(n=Integer, id=Account.id.type, by_name=Integer)
+    .subquery()
+)
 
 
 async def find_account(session: AsyncSession, lead: Lead) -> Account | None:
-    """The known account of the lead's company: by domain, else by (fuzzy) name.
-    Both lookups go in one statement."""
-    key = normalise(Kind.COMPANY, lead.company) if lead.company else ""
-    first_word = key.split(" ", 1)[0]
-    if not lead.company_domain and not first_word:
-        return None
-    params = {"domain": lead.company_domain, "prefix": first_word}
-    named: list[Account] = []
-    for row in await session.execute(_find_account(), params):
-        account: Account = row[0]
-        if not row.by_name:
-            return account
-        named.append(account)
-    best = max(named, key=lambda a: fuzz.token_sort_ratio(key, a.name_key), default=None)
-    if best is not None and fuzz.token_sort_ratio(key, best.name_key) >= 90:
-        return best
-    return None
+    """The known account of the lead's company: by domain, else by (fuzzy) name."""
+    return (await find_accounts(session, [lead]))[0]
+
+
+async def find_accounts(session: AsyncSession, batch: Sequence[Lead]) -> list[Account | None]:
+    """``find_account`` for each lead, in one statement."""
+    keys = [normalise(Kind.COMPANY, lead.company) if lead.company else "" for lead in batch]
+    prefixes = [key.split(" ", 1)[0] for key in keys]
+    domains = [lead.company_domain for lead in batch]
+    found: list[Account | None] = [None] * len(batch)
+    if not any(domains) and not any(prefixes):
+        return found
+    named: dict[int, list[Account]] = {}
+    query = select(Account, _ACCOUNTS_OF.c.n, _ACCOUNTS_OF.c.by_name).join(
+        _ACCOUNTS_OF, Account.id == _ACCOUNTS_OF.c.id
+    )
+    for account, n, by_name in await session.execute(
+        query, {"domains": domains, "prefixes": prefixes}
+    ):
+        if by_name:
+            named.setdefault(n - 1, []).append(account)
+        else:
+            found[n - 1] = account
+    for i, accounts in named.items():
+        best = max(accounts, key=lambda a: fuzz.token_sort_ratio(keys[i], a.name_key))
+        if found[i] is None and fuzz.token_sort_ratio(keys[i], best.name_key) >= 90:
+            found[i] = best
+    return found
+
+
+# For each company (:domains), its leads with an owner changed since :since, the most
+# recent two (one of them may be the lead asking).
+_COMPANY_OWNERS = text(
+    "SELECT d.domain, l.id, l.owner FROM unnest(:domains) AS d(domain) "
+    "CROSS JOIN LATERAL (SELECT id, owner FROM leads WHERE company_domain = d.domain "
+    "AND owner IS NOT NULL AND updated_at >= :since ORDER BY updated_at DESC LIMIT 2) l"
+).bindparams(
+    bindparam("domains", type_=ARRAY(VARCHAR)),
+    bindparam("since", type_=TIMESTAMP(timezone=True)),
+)
+
+
+async def company_owners(
+    session: AsyncSession, domains: Collection[str], since: datetime
+) -> dict[str, list[tuple[uuid.UUID, str]]]:
+    """The owners of each company's most recent leads changed since ``since`` (lead, owner)."""
+    found: dict[str, list[tuple[uuid.UUID, str]]] = {domain: [] for domain in domains}
+    if domains:
+        params = {"domains": sorted(domains), "since": since}
+        for domain, lead_id, owner in await session.execute(_COMPANY_OWNERS, params):
+            found[domain].append((lead_id, owner))
+    return found
+
+
+async def prepare_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+    """Before routing a batch: every lead's account and its company's recent owners, in
+    two statements (the leads' ``context_of`` reads them from the transaction)."""
+    for lead, account in zip(batch, await find_accounts(session, batch), strict=True):
+        session.info[("account", lead.id)] = account
+    domains = {lead.company_domain for lead in batch if lead.company_domain and not lead.owner}
+    since = utcnow() - config.routing.sticky_within
+    for domain, owners in (await company_owners(session, domains, since)).items():
+        session.info[("company owners", domain)] = owners
+
+
+async def _company_owner(
+    session: AsyncSession, lead: Lead, domain: str, since: datetime
+) -> str | None:
+    """The owner of the company's most recent other lead: given in this transaction
+    (a batch's earlier lead), else changed since ``since``."""
+    assigned = _assigned_here(session, lead)
+    if assigned:
+        return assigned
+    owners = session.info.get(("company owners", domain))
+    if owners is None:
+        owners = (await company_owners(session, [domain], since))[domain]
+    return next((owner for lead_id, owner in owners if lead_id != lead.id), None)
 
 
 async def context_of(session: AsyncSession, lead: Lead, config: Config, now: datetime) -> Context:
-    account = await find_account(session, lead)
+    key = ("account", lead.id)
+    account = session.info.pop(key) if key in session.info else await find_account(session, lead)
     account_view = (
         {
             "name": account.name,
@@ -205,19 +266,8 @@ async def context_of(session: AsyncSession, lead: Lead, config: Config, now: dat
         why = "imported contact" if lead.form_key == "import" else "returning lead"
         return Context(lead.owner, why, account_view)
     if lead.company_domain:
-        recent = _assigned_here(session, lead) or (
-            await session.execute(
-                select(Lead.owner)
-                .where(
-                    Lead.company_domain == lead.company_domain,
-                    Lead.owner.is_not(None),
-                    Lead.id != lead.id,
-                    Lead.updated_at >= now - config.routing.sticky_within,
-                )
-                .order_by(Lead.updated_at.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        since = now - config.routing.sticky_within
+        recent = await _company_owner(session, lead, lead.company_domain, since)
         if recent:
             return Context(recent, f"same company ({lead.company_domain})", account_view)
     return Context(None, None, account_view)

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
+import uuid
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    CompoundSelect,
-    bindparam,
-    func,
-    literal,
-    or_,
-    select,
-    union_all,
-    update,
-)
+from sqlalchemy import Integer, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,53 +30,72 @@ _ACTIVITY = (ActivityRow.type, ActivityRow.occurred_at, ActivityRow.name, Activi
 
 async def link_activity(session: AsyncSession, lead: Lead, now: datetime) -> int:
     """Attach the person's anonymous browsing (same anonymous id as a form post, or
-    the same email from a trusted identify call) to the lead. Returns how many.
+    the same email from a trusted identify call) to the lead. Returns how many."""
+    return (await link_activities(session, [lead], now))[lead.id]
 
-    The same statement reads the lead's behaviour for ``view_of``: the rows linked
+
+async def link_activities(
+    session: AsyncSession, batch: Sequence[Lead], now: datetime
+) -> dict[uuid.UUID, int]:
+    """``link_activity`` for several leads in one statement (a row two of them could
+    claim goes to the first); how many rows each lead got.
+
+    The same statement reads the leads' behaviour for ``view_of``: the rows linked
     before and the rows it links (a data-modifying CTE's rows are not visible to
     the rest of its statement, so they come from its RETURNING)."""
-    submissions = await leads.submissions(session, lead.id)
-    anonymous = sorted({s.anonymous_id for s in submissions if s.anonymous_id})
-    if not anonymous and not lead.email_key:
-        return 0
+    wanted: dict[str, list[Any]] = {"positions": [], "lead_ids": [], "anonymous": [], "emails": []}
+    for position, lead in enumerate(batch):
+        submissions = await leads.submissions(session, lead.id)
+        anonymous = sorted({s.anonymous_id for s in submissions if s.anonymous_id})
+        # a row per anonymous id, or one for the email alone
+        ids: list[str | None] = [*anonymous] if anonymous or not lead.email_key else [None]
+        for anonymous_id in ids:
+            wanted["positions"].append(position)
+            wanted["lead_ids"].append(lead.id)
+            wanted["anonymous"].append(anonymous_id)
+            wanted["emails"].append(lead.email_key)
     since = _horizon(now)
-    params = {"lead": lead.id, "anonymous": anonymous, "email": lead.email_key}
-    rows = (await session.execute(_link_activity(), params | {"since": since})).all()
-    activity = [
-        Activity(r.type, r.occurred_at, r.name, r.path) for r in rows if r.occurred_at >= since
-    ]
-    await _remember_view(session, lead, activity)
-    return sum(1 for r in rows if r.new)
+    params = wanted | {"batch": [lead.id for lead in batch], "since": since}
+    activity: dict[uuid.UUID, list[Activity]] = {lead.id: [] for lead in batch}
+    linked: Counter[uuid.UUID] = Counter()
+    for r in await session.execute(_LINK_ACTIVITIES, params):
+        if r.occurred_at >= since:
+            activity[r.lead_id].append(Activity(r.type, r.occurred_at, r.name, r.path))
+        linked[r.lead_id] += r.new
+    for lead in batch:
+        await _remember_view(session, lead, activity[lead.id])
+    return {lead.id: linked[lead.id] for lead in batch}
 
 
-@functools.cache
-def _link_activity() -> CompoundSelect[Any]:
-    """Built once (its SQL is the same for every lead): link to ``:lead`` the unlinked
-    rows of its anonymous ids (``:anonymous``, maybe none) or email (``:email``, maybe
-    NULL), and read its rows since ``:since`` with the ones it links. (A parameter named
-    like a column would also be SET by the UPDATE: hence not ``:lead_id``.)"""
-    lead_id = bindparam("lead", type_=ActivityRow.lead_id.type)
-    anonymous = bindparam("anonymous", type_=ARRAY(ActivityRow.anonymous_id.type))
-    linked = (
-        update(ActivityRow)
-        .where(
-            ActivityRow.lead_id.is_(None),
-            or_(
-                ActivityRow.anonymous_id == func.any(anonymous),
-                ActivityRow.email_key == bindparam("email", type_=ActivityRow.email_key.type),
-            ),
-        )
-        .values(lead_id=lead_id)
-        .returning(*_ACTIVITY)
-        .cte("linked")
-    )
-    return union_all(
-        select(*_ACTIVITY, literal(False).label("new")).where(
-            ActivityRow.lead_id == lead_id,
-            ActivityRow.occurred_at >= bindparam("since", type_=ActivityRow.occurred_at.type),
-        ),
-        select(*linked.c, literal(True).label("new")),
-    )
+# Link to each lead (:lead_ids, with their :positions in the batch) the unlinked rows of
+# its anonymous ids (:anonymous, one row each; NULL for none) or email (:emails, maybe
+# NULL), the batch's first lead first; and read the rows of the leads (:batch) since :since.
+_LINK_ACTIVITIES = text(
+    "WITH wanted AS (SELECT * FROM unnest(:positions, :lead_ids, :anonymous, :emails) "
+    "AS w(position, lead_id, anonymous_id, email_key)), "
+    "chosen AS (SELECT DISTINCT ON (a.id) a.id, w.lead_id FROM activities a JOIN wanted w "
+    "ON a.anonymous_id = w.anonymous_id OR a.email_key = w.email_key "
+    "WHERE a.lead_id IS NULL ORDER BY a.id, w.position), "
+    "linked AS (UPDATE activities a SET lead_id = c.lead_id FROM chosen c "
+    "WHERE a.id = c.id AND a.lead_id IS NULL "
+    "RETURNING a.lead_id, a.type, a.occurred_at, a.name, a.path) "
+    "SELECT lead_id, type, occurred_at, name, path, false AS new FROM activities "
+    "WHERE lead_id = ANY(:batch) AND occurred_at >= :since "
+    "UNION ALL SELECT *, true FROM linked"
+).bindparams(
+    bindparam("positions", type_=ARRAY(Integer)),
+    bindparam("lead_ids", type_=ARRAY(ActivityRow.lead_id.type)),
+    bindparam("anonymous", type_=ARRAY(ActivityRow.anonymous_id.type)),
+    bindparam("emails", type_=ARRAY(ActivityRow.email_key.type)),
+    bindparam("batch", type_=ARRAY(ActivityRow.lead_id.type)),
+    bindparam("since", type_=ActivityRow.occurred_at.type),
+)
+
+
+async def link_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+    """Before scoring a batch: link every lead's activity in one statement."""
+    for lead_id, linked in (await link_activities(session, batch, utcnow())).items():
+        session.info[("linked", lead_id)] = linked
 
 
 def _horizon(now: datetime) -> datetime:
@@ -159,7 +171,9 @@ def action_of(config: Config, segment: str) -> dict[str, Any]:
 
 async def score_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
     now = utcnow()
-    linked = await link_activity(session, lead, now)
+    linked = session.info.pop(("linked", lead.id), None)  # linked with its batch
+    if linked is None:
+        linked = await link_activity(session, lead, now)
     result = score(config.scoring, await view_of(session, lead, now), now)
     detail = apply(lead, result)
     detail |= {"outcome": "scored", "action": action_of(config, result.segment)}
