@@ -24,6 +24,7 @@ from leadflow.pipeline import repository, tasks
 from leadflow.pipeline.failures import PermanentFailure, RetryableFailure
 from leadflow.pipeline.results import StageResult
 from leadflow.pipeline.stages import STAGES, Stage
+from tests.dedup.test_dedup_step import get
 from tests.pipeline.conftest import drain, events_of
 from tests.pipeline.test_engine import use_crm
 
@@ -326,3 +327,103 @@ async def test_a_lead_queued_twice_in_one_run_is_processed_once(
     assert events_of(db, lead_id) == STAGE_EVENTS
     assignments = db.execute("SELECT count(*) AS n FROM assignments").fetchone()
     assert assignments == {"n": 1}
+
+
+async def test_two_returns_of_one_person_in_one_batch_both_merge_into_the_first(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    db: psycopg.Connection[Row],
+    crm_log: Path,
+) -> None:
+    first, again, third = await submitted(
+        client,
+        {"email": "ana.weber@acme.de", "name": "Ana Weber"},
+        {"email": "Ana.Weber@acme.de", "tel": "+49 30 1234567"},
+        {"email": "ana.weber@acme.de", "title": "Head of Sales"},
+    )
+    await as_one_batch(app, db, [first, again, third])
+
+    await drain(app)
+
+    assert statuses(db, [first, again, third]) == ["synced", "merged", "merged"]
+    for duplicate in (again, third):  # in the batch's one go: nothing failed, nothing retried
+        assert events_of(db, duplicate) == ["received", "lead.validate", "lead.dedup"]
+        lead = await get(client, auth, duplicate)
+        assert (lead["status"], lead["duplicate_of"]) == ("merged", first)
+        [step] = [e["detail"] for e in lead["timeline"] if e["type"] == "lead.dedup"]
+        assert (step["decision"], step["rule"], step["survivor"]) == ("same", "same_email", first)
+    survivor = await get(client, auth, first)
+    assert (survivor["status"], survivor["duplicate_of"]) == ("synced", None)
+    assert (survivor["phone"], survivor["title"]) == ("+49301234567", "Head of Sales")
+    assert len(survivor["submissions"]) == 3
+    merged = [e["detail"] for e in survivor["timeline"] if e["type"] == "lead.duplicate_merged"]
+    assert [m["duplicate"] for m in merged] == [again, third]
+    assert sorted((d["lead_id"], d["status"], d["direction"]) for d in survivor["duplicates"]) == (
+        sorted([(again, "merged", "into_this"), (third, "merged", "into_this")])
+    )
+    calls = RecordingCrm(crm_log).calls()
+    assert [(c["lead"]["lead_id"], c["action"]) for c in calls] == [(first, "create")]
+    assert (calls[0]["lead"]["phone"], calls[0]["lead"]["title"]) == (
+        "+49301234567",
+        "Head of Sales",
+    )
+
+
+async def test_a_possible_duplicate_in_a_batch_and_the_leads_after_it(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    db: psycopg.Connection[Row],
+    crm_log: Path,
+) -> None:
+    # One switchboard number, three addresses: never the same person without a person.
+    ben, dora, carl, dora_again = await submitted(
+        client,
+        {"email": "ben@acme.de", "tel": "+49 30 901820"},
+        {"email": "dora@acme.de", "tel": "030 901820"},
+        {"email": "carl@acme.de", "tel": "030 901820"},
+        {"email": "dora@acme.de", "name": "Dora Lind"},  # Dora returns, in the same batch
+    )
+    await as_one_batch(app, db, [ben, dora, carl, dora_again])
+
+    await drain(app)
+
+    assert statuses(db, [ben, dora, carl, dora_again]) == ["synced", "synced", "synced", "merged"]
+    told = {"lead.possible_duplicate", "lead.duplicate_merged"}  # by the leads after them
+    for lead_id, told_of in ((ben, [dora, carl]), (dora, [carl, dora_again]), (carl, [])):
+        events = events_of(db, lead_id)  # in the batch's one go: nothing failed or retried
+        assert [t for t in events if t not in told] == [*STAGE_EVENTS, "crm.synced"]
+        rows = db.execute(
+            "SELECT coalesce(detail->>'lead', detail->>'duplicate') AS other FROM lead_events "
+            "WHERE lead_id = %s AND type = ANY(%s) ORDER BY id",
+            (lead_id, sorted(told)),
+        ).fetchall()
+        assert [row["other"] for row in rows] == told_of
+    possible = {}
+    for lead_id in (dora, carl):
+        lead = await get(client, auth, lead_id)
+        [step] = [e["detail"] for e in lead["timeline"] if e["type"] == "lead.dedup"]
+        assert (step["outcome"], step["decision"]) == ("new", "possible")
+        possible[lead_id] = sorted((p["lead"], p["rule"]) for p in step["possible"])
+    assert possible == {
+        dora: [(ben, "different_emails")],
+        carl: sorted([(ben, "different_emails"), (dora, "different_emails")]),
+    }
+    pairs = db.execute("SELECT lead_id::text, match_id::text, status FROM lead_matches").fetchall()
+    assert sorted((p["lead_id"], p["match_id"], p["status"]) for p in pairs) == sorted(
+        [
+            (dora, ben, "possible"),
+            (carl, ben, "possible"),
+            (carl, dora, "possible"),
+            (dora_again, dora, "merged"),
+        ]
+    )
+    returned = await get(client, auth, dora_again)
+    assert returned["duplicate_of"] == dora
+    [step] = [e["detail"] for e in returned["timeline"] if e["type"] == "lead.dedup"]
+    assert (step["decision"], step["rule"], step["survivor"]) == ("same", "same_email", dora)
+    survivor = await get(client, auth, dora)
+    assert (survivor["first_name"], survivor["last_name"]) == ("Dora", "Lind")
+    synced = sorted(c["lead"]["lead_id"] for c in RecordingCrm(crm_log).calls())
+    assert synced == sorted([ben, dora, carl])

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, UUID, VARCHAR
+from sqlalchemy import Select, all_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadflow.db import advisory_lock, lock_ids
+from leadflow.db import advisory_lock
 from leadflow.leads.repository import forget_submissions
 from leadflow.models import Lead, LeadMatch, LeadMatchKey, LeadStatus, MatchStatus, Submission
 from leadflow.models.base import utcnow
@@ -21,43 +21,26 @@ from leadflow.models.base import utcnow
 # How many leads sharing keys with a new one are scored, best first.
 CANDIDATES = 20
 
-_LOCK_AND_STORE = text(
-    "WITH gone AS (DELETE FROM lead_match_keys WHERE lead_id = :lead_id AND key <> ALL(:keys)), "
-    "added AS (INSERT INTO lead_match_keys (key, lead_id) "
-    "SELECT key, :lead_id FROM unnest(:keys) AS key ON CONFLICT DO NOTHING) "
-    "SELECT pg_advisory_xact_lock(id) FROM unnest(:ids) AS id"
-).bindparams(
-    bindparam("ids", type_=ARRAY(BIGINT)),
-    bindparam("keys", type_=ARRAY(VARCHAR)),
-    bindparam("lead_id", type_=UUID),
-)
-
 
 def _scopes(keys: Collection[str]) -> list[str]:
     return [f"dedup:{key}" for key in keys]
 
 
 async def lock_keys(session: AsyncSession, keys: Collection[str]) -> None:
-    """The dedup locks of these keys, until the commit (in one statement, sorted)."""
-    await advisory_lock(session, *_scopes(keys))
-
-
-async def lock_and_store_keys(
-    session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str]
-) -> None:
-    """Serialise every transaction that looks for the same person until this one ends,
-    and replace the lead's blocking keys (a lead processed again may have new values).
+    """Serialise every transaction that looks for the same person until this one ends:
+    the dedup locks of these keys, until the commit, in one statement, sorted (two
+    transactions take shared keys in the same order).
 
     Two submissions of one person processed at once by two workers: the second
-    waits here, then sees the first one committed. The locks are taken in one
-    statement, sorted, so two transactions take shared keys in the same order. The
-    same statement drops the keys the lead no longer has and adds the new ones: they
-    are the lead's own rows, which no other transaction writes (the lead's row is
-    locked), and nobody sees them before the commit anyway.
-    """
-    ids = lock_ids(_scopes(keys))
-    params = {"ids": ids, "keys": sorted(keys), "lead_id": lead_id}
-    await session.execute(_LOCK_AND_STORE, params)
+    waits here, then (its next statement) sees the first one committed."""
+    await advisory_lock(session, *_scopes(keys))
+    session.info["dedup.locked"] = session.info.get("dedup.locked", frozenset()) | set(keys)
+
+
+def holds_locks(session: AsyncSession, keys: Collection[str]) -> bool:
+    """Whether this transaction holds the dedup locks of ``keys`` already."""
+    held: frozenset[str] = session.info.get("dedup.locked", frozenset())
+    return held.issuperset(keys)
 
 
 def _paired(lead_id: Any, statuses: Collection[str] = ()) -> Any:
@@ -128,23 +111,24 @@ def _candidate(row: Any) -> Candidate:
 
 
 @functools.cache
-def _candidates_query(limit: int) -> Select[Any]:
+def _candidates_query(limit: int, store: bool) -> Select[Any]:
     """Built once: the leads sharing the most keys (``:keys``) with ``:lead_id``, what the
-    matcher reads of them, and the lead's pair records (kept apart, and all)."""
+    matcher reads of them, and the lead's pair records (kept apart, and all). With
+    ``store``, the same statement replaces the lead's keys with ``:keys`` (its rows,
+    which no other transaction writes, the lead being locked: that the rest of the
+    statement does not see the change is no matter, it leaves the lead out anyway)."""
     lead_id = bindparam("lead_id", type_=Lead.id.type)
+    keys = bindparam("keys", type_=ARRAY(VARCHAR))
     shared = func.count().label("shared")
     top = (
         select(LeadMatchKey.lead_id, shared)
-        .where(
-            LeadMatchKey.key == func.any(bindparam("keys", type_=ARRAY(VARCHAR))),
-            LeadMatchKey.lead_id != lead_id,
-        )
+        .where(LeadMatchKey.key == func.any(keys), LeadMatchKey.lead_id != lead_id)
         .group_by(LeadMatchKey.lead_id)
         .order_by(shared.desc(), LeadMatchKey.lead_id)
         .limit(limit)
         .subquery()
     )
-    return (
+    query = (
         select(
             *_candidate_columns(),
             _paired(lead_id, APART).label("apart"),
@@ -153,6 +137,20 @@ def _candidates_query(limit: int) -> Select[Any]:
         .join(top, Lead.id == top.c.lead_id)
         .order_by(top.c.shared.desc(), top.c.lead_id)
     )
+    if not store:
+        return query
+    gone = (
+        delete(LeadMatchKey)
+        .where(LeadMatchKey.lead_id == lead_id, LeadMatchKey.key != all_(keys))
+        .cte("gone")
+    )
+    added = (
+        insert(LeadMatchKey)
+        .from_select(["key", "lead_id"], select(func.unnest(keys), lead_id))
+        .on_conflict_do_nothing()
+        .cte("added")
+    )
+    return query.add_cte(gone, added)
 
 
 async def candidates(
@@ -167,24 +165,40 @@ async def candidates(
 
 
 async def candidates_and_pairs(
-    session: AsyncSession, lead_id: uuid.UUID, keys: Collection[str], limit: int = CANDIDATES
+    session: AsyncSession,
+    lead_id: uuid.UUID,
+    keys: Collection[str],
+    limit: int = CANDIDATES,
+    *,
+    store: bool = False,
 ) -> tuple[list[Lead | Candidate], set[uuid.UUID]]:
     """``candidates``, and the leads this lead has a pair record with already (any
     status). One statement finds the leads, reads what the matcher needs of them and
-    the lead's pairs; merged leads' survivors take another only when there are any."""
-    if not keys:
+    the lead's pairs (and with ``store`` replaces the lead's blocking keys with ``keys``:
+    hold their locks, ``lock_keys``, for the candidates to be complete); merged leads'
+    survivors take another only when there are any.
+
+    A candidate that is a lead of this transaction's batch is read as it is now in
+    the session (deduplicated, merged), not as the table had it."""
+    if not keys and not store:
         return [], set()
-    query = _candidates_query(limit)
+    query = _candidates_query(limit, store)
     rows = (await session.execute(query, {"lead_id": lead_id, "keys": sorted(keys)})).all()
     if not rows:
         return [], set()
+    batch: dict[uuid.UUID, Lead] = session.info.get("dedup.batch", {})
     apart = set(rows[0].apart or ())
-    merged_into = {row.id: row.duplicate_of for row in rows if row.duplicate_of}
+    merged_into = {}
+    for row in rows:
+        into = batch[row.id].duplicate_of if row.id in batch else row.duplicate_of
+        if into is not None:
+            merged_into[row.id] = into
     followed = await survivors(session, set(merged_into.values())) if merged_into else {}
     found: dict[uuid.UUID, Lead | Candidate] = {}
     for row in rows:
         into = merged_into.get(row.id)
-        survivor = _candidate(row) if into is None else followed.get(into)
+        current = batch.get(row.id) or _candidate(row)
+        survivor = current if into is None else followed.get(into)
         if survivor is not None:
             found.setdefault(survivor.id, survivor)
     live = [

@@ -187,11 +187,11 @@ async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -
     """Take the dedup locks of a batch's leads at once, in one order, before any of them
     is deduplicated: taken lead after lead, two batches sharing keys could each hold
     what the other waits for. (Each lead's own statement then takes them again: held.)
-    And write out the batch's validated values: a lead's candidates may be the batch's
-    earlier leads, read from the table."""
-    await session.flush()
+    A lead's candidates may be the batch's earlier leads: they are read as the session
+    has them (validated, deduplicated), not as the table does."""
     keys = {key for lead in batch for key in blocking_keys(FIELDS, match_values(lead))}
     await repository.lock_keys(session, keys)
+    session.info["dedup.batch"] = {lead.id: lead for lead in batch}
 
 
 async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
@@ -200,8 +200,9 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
     lead.phone_key = quality.get("phone_e164")
     values = match_values(lead)
     keys = blocking_keys(FIELDS, values)
-    await repository.lock_and_store_keys(session, lead.id, keys)
-    found, paired = await repository.candidates_and_pairs(session, lead.id, keys)
+    if not repository.holds_locks(session, keys):  # a batch took them all at once
+        await repository.lock_keys(session, keys)
+    found, paired = await repository.candidates_and_pairs(session, lead.id, keys, store=True)
     verdicts = [judge(lead, c, config, prepared=(values, keys)) for c in found]
     order = {"same": 2, "possible": 1, "new": 0}
     verdicts.sort(key=lambda v: (order[v.decision], v.match.weight), reverse=True)
