@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import procrastinate
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow import runtime
@@ -203,6 +204,8 @@ async def process(lead_ids: Sequence[uuid.UUID]) -> None:
         if not batch:
             return
         await leads.read_submissions(session, [lead.id for lead in batch])  # all need them
+        if len(batch) > 1:
+            event.listen(session.sync_session, "before_flush", leads.write_alike)
         # The stages' writes (status, events, fields) go out together, at the routing
         # lock or the commit, instead of a flush before each of the stages' reads (in a
         # batch, also where a lead reads what another wrote: Stage.prepare).
