@@ -16,7 +16,7 @@ from leadflow.config import Config
 from leadflow.dedup.service import dedupe_lead, lock_batch
 from leadflow.models import Lead, LeadStatus
 from leadflow.pipeline.results import StageResult
-from leadflow.routing.service import prepare_batch, route_lead
+from leadflow.routing.service import finish_batch, prepare_batch, route_lead
 from leadflow.scoring.service import link_batch, score_lead
 from leadflow.validation.service import validate_lead
 
@@ -35,13 +35,16 @@ class Stage:
     # other). Within the stage, a lead's writes that the next one reads go out before
     # it (StageResult.shared); routing counts what the batch assigned so far itself.
     prepare: BatchHook | None = None
+    # Runs once after the stage in a batch of several leads (routing writes back the
+    # pools' turns the batch moved).
+    finish: BatchHook | None = None
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("validate", LeadStatus.VALIDATED, validate_lead),
     Stage("dedup", LeadStatus.DEDUPLICATED, dedupe_lead, prepare=lock_batch),
     Stage("score", LeadStatus.SCORED, score_lead, prepare=link_batch),
-    Stage("route", LeadStatus.ROUTED, route_lead, prepare=prepare_batch),
+    Stage("route", LeadStatus.ROUTED, route_lead, prepare=prepare_batch, finish=finish_batch),
 )
 
 # Statuses from which lead.process (re)starts the stages: a new lead, one left

@@ -252,6 +252,8 @@ async def _run_stages(session: AsyncSession, batch: list[Lead], config: Config) 
                     await queue_crm_update(session, config, other)
             if result.halt is None:
                 still.append(lead)  # quarantined, merged: nothing further, nothing outside
+        if len(going) > 1 and stage.finish is not None:
+            await stage.finish(session, going, config)
         going = still
     return [lead for lead in going if lead.status == LeadStatus.ROUTED.value]
 

@@ -6,13 +6,15 @@ import dataclasses
 import uuid
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import Integer, bindparam, func, select, text, update
+from sqlalchemy import Integer, bindparam, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from leadflow.config import Config
@@ -45,17 +47,43 @@ _TODAY = text(
 )
 
 
+_WRITE_TURNS = text(
+    "INSERT INTO routing_turns (pool, position) SELECT * FROM unnest(:pools, :positions) "
+    "ON CONFLICT (pool) DO UPDATE SET position = excluded.position"
+).bindparams(bindparam("pools", type_=ARRAY(VARCHAR)), bindparam("positions", type_=ARRAY(Integer)))
+
+
+@dataclass
+class _Counters:
+    """The counts routing reads, from the table: per owner email (lower case), leads
+    assigned since the start of their day and leads open; and the pools' turns."""
+
+    today: dict[str, int] = field(default_factory=dict)
+    open: dict[str, int] = field(default_factory=dict)
+    turns: dict[str, int] = field(default_factory=dict)
+    moved: set[str] = field(default_factory=set)  # turns changed, to write back
+
+
 class DatabaseState:
-    """Routing's counters in PostgreSQL, read and updated inside the lead's transaction."""
+    """Routing's counters in PostgreSQL, read and updated inside the lead's transaction.
+
+    For a batch (``prepare_batch``) they are read once, under the routing lock, and the
+    turns written back once after it (``finish_batch``); the batch's own assignments are
+    added from the session, where they wait until the commit."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def lock(self) -> None:
+    @property
+    def _batch(self) -> _Counters | None:
+        counters: _Counters | None = self.session.info.get("routing.counters")
+        return counters
+
+    async def lock(self, *, flush: bool = True) -> None:
         if self.session.info.get("routing.locked"):
             return  # held since an earlier lead of the batch
-        # Write what is pending first: the lock is held until commit, so keep it short.
-        await self.session.flush()
+        if flush:  # what is pending first: the lock is held until commit, so keep it short
+            await self.session.flush()
         await advisory_lock(self.session, "routing")
         self.session.info["routing.locked"] = True
 
@@ -64,21 +92,32 @@ class DatabaseState:
     ) -> dict[str, Load]:
         if not owners:
             return {}
-        emails = [o.email.lower() for o in owners]
-        counted_today: dict[str, int] = {}
-        if today:
-            since = []
-            for owner in owners:
-                local = now.astimezone(owner.zone)
-                since.append(datetime.combine(local.date(), time.min, tzinfo=owner.zone))
-            counted_today = {
-                row.owner: int(row.n)
-                for row in await self.session.execute(_TODAY, {"owners": emails, "since": since})
-            }
+        counted = self._batch or await self._count(owners, now, today=today, open_=open_)
         # The assignments of this transaction not written out yet (the batch's earlier
         # leads): made now, and their leads now open.
         pending = Counter(a.owner for a in _pending(self.session) if a.owner)
-        counted_open: dict[str, int] = {}
+        return {
+            e: Load(
+                counted.today.get(e, 0) + pending[e] if today else 0,
+                counted.open.get(e, 0) + pending[e] if open_ else 0,
+            )
+            for e in (o.email.lower() for o in owners)
+        }
+
+    async def _count(
+        self, owners: Sequence[Owner], now: datetime, *, today: bool, open_: bool
+    ) -> _Counters:
+        counted = _Counters()
+        if today:
+            emails, since = [], []
+            for owner in owners:
+                local = now.astimezone(owner.zone)
+                emails.append(owner.email.lower())
+                since.append(datetime.combine(local.date(), time.min, tzinfo=owner.zone))
+            params = {"owners": emails, "since": since}
+            counted.today = {
+                row.owner: int(row.n) for row in await self.session.execute(_TODAY, params)
+            }
         if open_:
             # lead.owner holds the config's spelling of the email: the index serves it.
             rows = await self.session.execute(
@@ -88,16 +127,13 @@ class DatabaseState:
             )
             for email, n in rows:
                 key = str(email).lower()
-                counted_open[key] = counted_open.get(key, 0) + int(n)
-        return {
-            e: Load(
-                counted_today.get(e, 0) + pending[e] if today else 0,
-                counted_open.get(e, 0) + pending[e] if open_ else 0,
-            )
-            for e in emails
-        }
+                counted.open[key] = counted.open.get(key, 0) + int(n)
+        return counted
 
     async def turn(self, pool: str) -> int:
+        counted = self._batch
+        if counted is not None:
+            return counted.turns.get(pool, -1)
         statement = (
             insert(RoutingTurn)
             .values(pool=pool, position=-1)
@@ -109,9 +145,37 @@ class DatabaseState:
         return int((await self.session.execute(statement)).scalar_one())
 
     async def set_turn(self, pool: str, position: int) -> None:
+        counted = self._batch
+        if counted is not None:
+            counted.turns[pool] = position
+            counted.moved.add(pool)
+            return
         await self.session.execute(
             update(RoutingTurn).where(RoutingTurn.pool == pool).values(position=position)
         )
+
+    async def count_batch(self, owners: Sequence[Owner], now: datetime) -> None:
+        """Take the routing lock (nothing written first: the commit writes the batch
+        at once) and read every owner's counts and every pool's turn for the batch."""
+        await self.lock(flush=False)
+        counted = await self._count(owners, now, today=True, open_=True)
+        counted.turns = {
+            pool: position
+            for pool, position in await self.session.execute(
+                select(RoutingTurn.pool, RoutingTurn.position)
+            )
+        }
+        self.session.info["routing.counters"] = counted
+        event.listen(self.session.sync_session, "after_flush", _count_flushed)
+
+    async def write_turns(self) -> None:
+        """After a batch: the pools' turns it moved, in one statement."""
+        counted: _Counters | None = self.session.info.pop("routing.counters", None)
+        if counted is None or not counted.moved:
+            return
+        pools = sorted(counted.moved)
+        positions = [counted.turns[pool] for pool in pools]
+        await self.session.execute(_WRITE_TURNS, {"pools": pools, "positions": positions})
 
     async def absences(self) -> Mapping[str, Sequence[Absence]]:
         """Read once per transaction (a batch's leads all see the same)."""
@@ -129,6 +193,20 @@ class DatabaseState:
                 Absence(start=row.start, end=row.end, note=row.note)
             )
         return found
+
+
+def _count_flushed(session: Session, flush_context: Any) -> None:
+    """``after_flush`` while a batch is routed: the assignments written out leave the
+    session's pending ones for the table, whose counts the batch read before: count
+    them in (nothing flushes while a batch is routed, but should something, no
+    assignment goes uncounted)."""
+    counted: _Counters | None = session.info.get("routing.counters")
+    if counted is None:
+        return
+    for row in session.new:
+        if isinstance(row, Assignment) and row.owner:
+            counted.today[row.owner] = counted.today.get(row.owner, 0) + 1
+            counted.open[row.owner] = counted.open.get(row.owner, 0) + 1
 
 
 def _pending(session: AsyncSession) -> list[Assignment]:
@@ -225,14 +303,23 @@ async def company_owners(
 
 
 async def prepare_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
-    """Before routing a batch: every lead's account and its company's recent owners, in
-    two statements (the leads' ``context_of`` reads them from the transaction)."""
+    """Before routing a batch: every lead's account and its company's recent owners (the
+    leads' ``context_of`` reads them from the transaction), and under the routing lock
+    the owners' counts and the pools' turns (``DatabaseState``), a statement each."""
     for lead, account in zip(batch, await find_accounts(session, batch), strict=True):
         session.info[("account", lead.id)] = account
     domains = {lead.company_domain for lead in batch if lead.company_domain and not lead.owner}
-    since = utcnow() - config.routing.sticky_within
-    for domain, owners in (await company_owners(session, domains, since)).items():
+    now = utcnow()
+    for domain, owners in (
+        await company_owners(session, domains, now - config.routing.sticky_within)
+    ).items():
         session.info[("company owners", domain)] = owners
+    await DatabaseState(session).count_batch(config.owners, now)
+
+
+async def finish_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+    """After routing a batch: write back the pools' turns it moved."""
+    await DatabaseState(session).write_turns()
 
 
 async def _company_owner(
