@@ -80,13 +80,24 @@ def cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
+def postgres_cpu() -> float:
+    """CPU so far of every PostgreSQL process on the machine (the server and its
+    backends), with that of the backends that have exited (the server's children)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == "postgres":
+            total += cpu_seconds(process)
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.children_user + times.children_system
+    return total
+
+
 def cpu_snapshot(server: int) -> dict[str, float]:
-    """CPU so far of the server, of every PostgreSQL process on the machine (the server
-    and its backends), and of this process (the load generator)."""
-    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+    """CPU so far of the server, of PostgreSQL, and of this process (the load generator)."""
     return {
         "server": cpu_seconds(psutil.Process(server)),
-        "postgres": sum(cpu_seconds(p) for p in postgres),
+        "postgres": postgres_cpu(),
         "client": cpu_seconds(psutil.Process()),
     }
 

@@ -34,9 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 from bench.fresh import fresh_database
+from bench.intake import cpu_seconds, postgres_cpu
 from bench.stages import routing_rate, scoring_rate, validation_rate
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -221,6 +223,24 @@ def wait_terminal(db: str, expected: int, procs: Processes, timeout: float) -> d
     raise Failed(f"after {timeout:.0f} s only {counts} of {expected} leads are terminal")
 
 
+def wait_processing(db: str, procs: Processes, timeout: float = 120) -> None:
+    """Until a worker has written its first step (start-up done)."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        for _ in range(int(timeout / 0.02)):
+            procs.check()
+            query = "SELECT EXISTS (SELECT 1 FROM lead_events WHERE type <> 'received')"
+            if (conn.execute(query).fetchone() or (False,))[0]:
+                return
+            time.sleep(0.02)
+    raise Failed(f"no worker started processing in {timeout:.0f} s")
+
+
+def cpu_now(procs: Processes) -> dict[str, float]:
+    """CPU seconds so far of the worker processes and of PostgreSQL (this machine's)."""
+    workers = [psutil.Process(p.pid) for name, p in procs.running if name.startswith("worker")]
+    return {"workers": sum(cpu_seconds(w) for w in workers), "postgres": postgres_cpu()}
+
+
 def throughput(
     people: People, server: str, workers: int, leads: int, concurrency: int
 ) -> dict[str, Any]:
@@ -229,7 +249,10 @@ def throughput(
         started = time.time()
         for k in range(workers):
             procs.start(f"worker{k}", "worker", "--concurrency", str(concurrency))
+        wait_processing(db, procs)
+        cpu_before = cpu_now(procs)
         counts = wait_terminal(db, len(sub.lead_ids), procs, timeout=60 + leads / 10)
+        cpu = {k: v - cpu_before[k] for k, v in cpu_now(procs).items()}
         wall = time.time() - started
         with psycopg.connect(db) as conn:
             row = conn.execute(
@@ -256,6 +279,9 @@ def throughput(
         "sync_phase_per_s": synced / (last - first_sync),
         "wall_leads_per_s": n / wall,
         "duplicate_syncs": synced - int(row[5]),
+        # from a worker's first step to the last lead terminal (start-up left out)
+        "worker_cpu_ms_per_lead": cpu["workers"] / n * 1000,
+        "postgres_cpu_ms_per_lead": cpu["postgres"] / n * 1000,
         "target_per_s": PER_WORKER_TARGET * workers,
     }
 
@@ -358,7 +384,9 @@ def report(result: dict[str, Any]) -> None:
             f"(lead.process phase {t['process_phase_per_s']:.0f}/s, crm.sync phase "
             f"{t['sync_phase_per_s']:.0f}/s); start-up {t['startup_s']:.1f} s, "
             f"{t['wall_leads_per_s']:.0f}/s with it; enqueued at {t['enqueue_per_s']:.0f}/s; "
-            f"{t['statuses']}; duplicate syncs {t['duplicate_syncs']}"
+            f"{t['statuses']}; duplicate syncs {t['duplicate_syncs']}; CPU per lead: "
+            f"worker(s) {t['worker_cpu_ms_per_lead']:.2f} ms, PostgreSQL "
+            f"{t['postgres_cpu_ms_per_lead']:.2f} ms (this machine's processes)"
         )
     print(
         f"\nlatency: {lat['leads']} leads at {lat['achieved_rate']:.1f}/s; p99 routed "
