@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Select, all_, bindparam, case, delete, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from leadflow.db import advisory_lock
-from leadflow.leads.repository import forget_submissions
+from leadflow.leads.repository import batch_of, forget_submissions
 from leadflow.models import Lead, LeadMatch, LeadMatchKey, LeadStatus, MatchStatus, Submission
 from leadflow.models.base import utcnow
 
@@ -200,7 +201,7 @@ async def candidates_and_pairs(
     rows = (await session.execute(query, {"lead_id": lead_id, "keys": sorted(keys)})).all()
     if not rows:
         return [], set()
-    batch: dict[uuid.UUID, Lead] = session.info.get("dedup.batch", {})
+    batch = batch_of(session)
     apart = set(rows[0].apart or ())
     merged_into = {}
     for row in rows:
@@ -246,7 +247,22 @@ async def survivors(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUI
 
 
 async def lock_lead(session: AsyncSession, lead_id: uuid.UUID) -> Lead | None:
-    query = select(Lead).where(Lead.id == lead_id).with_for_update()
+    """The lead, locked until the commit, as it is now: read again if the session has an
+    older copy (a candidate's survivor is read before it is locked, and another
+    transaction may have changed it meanwhile). A lead of this transaction's batch, or
+    one it has changed already (locked then), is taken as the session has it."""
+    held = batch_of(session).get(lead_id)
+    if held is not None:
+        return held
+    known = session.identity_map.get(identity_key(Lead, lead_id))
+    if isinstance(known, Lead) and known in session.dirty:
+        return known
+    query = (
+        select(Lead)
+        .where(Lead.id == lead_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return (await session.scalars(query)).first()
 
 

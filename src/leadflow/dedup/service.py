@@ -191,7 +191,6 @@ async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -
     has them (validated, deduplicated), not as the table does."""
     keys = {key for lead in batch for key in blocking_keys(FIELDS, match_values(lead))}
     await repository.lock_keys(session, keys)
-    session.info["dedup.batch"] = {lead.id: lead for lead in batch}
 
 
 async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, inspect, or_, select, tuple_
+from sqlalchemy import bindparam, event, func, inspect, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -49,13 +49,30 @@ _SUBMISSIONS_OF = (
 )
 
 
+def hold_batch(session: AsyncSession, batch: Sequence[Lead]) -> None:
+    """The leads this transaction runs through the stages, locked from its start: what
+    the session has of them is what they are (``batch_of``); and when there are several,
+    the flush writes them in one executemany (``write_alike``)."""
+    session.info["batch"] = {lead.id: lead for lead in batch}
+    if len(batch) > 1:
+        event.listen(session.sync_session, "before_flush", write_alike)
+
+
+def batch_of(session: AsyncSession | Session) -> dict[uuid.UUID, Lead]:
+    """The leads of this transaction's batch (``hold_batch``), by id; none outside one."""
+    batch: dict[uuid.UUID, Lead] = session.info.get("batch", {})
+    return batch
+
+
 def write_alike(session: Session, flush_context: Any, instances: Any) -> None:
-    """A ``before_flush`` hook for transactions that change many leads: every changed
-    lead writes the same columns (all that any of them changed), so that the flush
-    sends one executemany, one round trip, instead of an UPDATE per lead (SQLAlchemy
-    batches consecutive rows that set the same columns, and leaves out a column set
-    to the value it had: hence committed, then flagged, for every lead)."""
-    changed = [lead for lead in session.dirty if isinstance(lead, Lead)]
+    """A ``before_flush`` hook for a batch: every changed lead of it writes the same
+    columns (all that any of them changed), so that the flush sends one executemany,
+    one round trip, instead of an UPDATE per lead (SQLAlchemy batches consecutive rows
+    that set the same columns, and leaves out a column set to the value it had: hence
+    committed, then flagged, for every lead). Only the batch's leads, locked since the
+    transaction began: another lead (a merge's survivor) writes what it changed, no more."""
+    batch = batch_of(session)
+    changed = [lead for lead in session.dirty if isinstance(lead, Lead) and lead.id in batch]
     if len(changed) < 2:
         return
     every = set().union(*(inspect(lead).committed_state.keys() & _COLUMNS for lead in changed))

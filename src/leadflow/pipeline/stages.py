@@ -29,11 +29,12 @@ class Stage:
     name: str  # the timeline event is "lead.<name>"
     leaves: LeadStatus
     run: StageFunction
-    # Runs once before the stage in a batch of several leads (dedup writes out the
-    # batch's validated values, which the others' candidates are read from, and takes
-    # every lead's locks at once, in one order, so that two batches never wait for each
-    # other). Within the stage, a lead's writes that the next one reads go out before
-    # it (StageResult.shared); routing counts what the batch assigned so far itself.
+    # Runs once before the stage in a batch of several leads: reads for every lead at
+    # once (scoring's browsing, routing's accounts, counts and turns), or takes every
+    # lead's locks at once, in one order, so that two batches never wait for each other
+    # (dedup). Within the stage a lead reads the batch's earlier leads as the session
+    # has them; what else it wrote that the next one reads (StageResult.shared) goes out
+    # before it.
     prepare: BatchHook | None = None
     # Runs once after the stage in a batch of several leads (routing writes back the
     # pools' turns the batch moved).

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import procrastinate
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow import runtime
@@ -204,11 +203,10 @@ async def process(lead_ids: Sequence[uuid.UUID]) -> None:
         if not batch:
             return
         await leads.read_submissions(session, [lead.id for lead in batch])  # all need them
-        if len(batch) > 1:
-            event.listen(session.sync_session, "before_flush", leads.write_alike)
-        # The stages' writes (status, events, fields) go out together, at the routing
-        # lock or the commit, instead of a flush before each of the stages' reads (in a
-        # batch, also where a lead reads what another wrote: Stage.prepare).
+        leads.hold_batch(session, batch)
+        # The stages' writes (status, events, fields) go out together at the commit (a
+        # lone lead's also at the routing lock), instead of a flush before each of the
+        # stages' reads; in a batch a lead reads the others as the session has them.
         with session.no_autoflush:
             routed = await _run_stages(session, batch, rt.config)
         if rt.config.connectors.crm is not None and routed:

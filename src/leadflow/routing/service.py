@@ -23,6 +23,7 @@ from leadflow.db import advisory_lock
 from leadflow.dedup.matching import Kind, normalise
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.leads import repository as leads
+from leadflow.leads.repository import batch_of
 from leadflow.models import Account, Assignment, Lead, LeadStatus, OwnerAbsence, RoutingTurn
 from leadflow.models.base import utcnow
 from leadflow.pipeline.results import StageResult
@@ -216,12 +217,16 @@ def _pending(session: AsyncSession) -> list[Assignment]:
 
 
 def _assigned_here(session: AsyncSession, lead: Lead) -> str | None:
-    """The owner this transaction gave last to another lead of the lead's company."""
-    for assignment in reversed(_pending(session)):
-        if assignment.owner is None or assignment.lead_id == lead.id:
-            continue
-        other = session.identity_map.get(identity_key(Lead, assignment.lead_id))
-        if isinstance(other, Lead) and other.company_domain == lead.company_domain:
+    """The owner of the lead this transaction routed last among the lead's colleagues
+    (a batch's earlier leads; written out or not)."""
+    for lead_id in reversed(session.info.get("routing.assigned", [])):
+        other = session.identity_map.get(identity_key(Lead, lead_id))
+        if (
+            lead_id != lead.id
+            and isinstance(other, Lead)
+            and other.company_domain == lead.company_domain
+            and other.owner  # not one given to a queue
+        ):
             return other.owner
     return None
 
@@ -279,42 +284,48 @@ async def find_accounts(session: AsyncSession, batch: Sequence[Lead]) -> list[Ac
 
 
 # For each company (:domains), its leads with an owner changed since :since, the most
-# recent two (one of them may be the lead asking).
+# recent :per_company (the lead asking, and a batch's leads, may be among them).
 _COMPANY_OWNERS = text(
     "SELECT d.domain, l.id, l.owner FROM unnest(:domains) AS d(domain) "
     "CROSS JOIN LATERAL (SELECT id, owner FROM leads WHERE company_domain = d.domain "
-    "AND owner IS NOT NULL AND updated_at >= :since ORDER BY updated_at DESC LIMIT 2) l"
+    "AND owner IS NOT NULL AND updated_at >= :since "
+    "ORDER BY updated_at DESC LIMIT :per_company) l"
 ).bindparams(
     bindparam("domains", type_=ARRAY(VARCHAR)),
     bindparam("since", type_=TIMESTAMP(timezone=True)),
+    bindparam("per_company", type_=Integer),
 )
 
 
 async def company_owners(
-    session: AsyncSession, domains: Collection[str], since: datetime
+    session: AsyncSession, domains: Collection[str], since: datetime, per_company: int = 2
 ) -> dict[str, list[tuple[uuid.UUID, str]]]:
-    """The owners of each company's most recent leads changed since ``since`` (lead, owner)."""
+    """The owners of each company's most recent leads changed since ``since`` (lead,
+    owner), the most recent first."""
     found: dict[str, list[tuple[uuid.UUID, str]]] = {domain: [] for domain in domains}
     if domains:
-        params = {"domains": sorted(domains), "since": since}
+        params = {"domains": sorted(domains), "since": since, "per_company": per_company}
         for domain, lead_id, owner in await session.execute(_COMPANY_OWNERS, params):
             found[domain].append((lead_id, owner))
     return found
 
 
 async def prepare_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
-    """Before routing a batch: every lead's account and its company's recent owners (the
-    leads' ``context_of`` reads them from the transaction), and under the routing lock
-    the owners' counts and the pools' turns (``DatabaseState``), a statement each."""
+    """Before routing a batch: every lead's account; then under the routing lock the
+    owners' counts and the pools' turns (``DatabaseState``), and the owners of the
+    companies' recent leads (the leads' ``context_of`` reads them from the transaction).
+    A statement each."""
     for lead, account in zip(batch, await find_accounts(session, batch), strict=True):
         session.info[("account", lead.id)] = account
-    domains = {lead.company_domain for lead in batch if lead.company_domain and not lead.owner}
     now = utcnow()
-    for domain, owners in (
-        await company_owners(session, domains, now - config.routing.sticky_within)
-    ).items():
-        session.info[("company owners", domain)] = owners
     await DatabaseState(session).count_batch(config.owners, now)
+    domains = {lead.company_domain for lead in batch if lead.company_domain and not lead.owner}
+    since = now - config.routing.sticky_within
+    # Enough per company that the batch's own leads (read as the session has them)
+    # cannot hide an older colleague.
+    owners = await company_owners(session, domains, since, per_company=len(batch) + 1)
+    for domain, found in owners.items():
+        session.info[("company owners", domain)] = found
 
 
 async def finish_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
@@ -325,15 +336,25 @@ async def finish_batch(session: AsyncSession, batch: list[Lead], config: Config)
 async def _company_owner(
     session: AsyncSession, lead: Lead, domain: str, since: datetime
 ) -> str | None:
-    """The owner of the company's most recent other lead: given in this transaction
+    """The owner of the company's most recent other lead: routed in this transaction
     (a batch's earlier lead), else changed since ``since``."""
     assigned = _assigned_here(session, lead)
-    if assigned:
+    if assigned is not None:
         return assigned
     owners = session.info.get(("company owners", domain))
     if owners is None:
         owners = (await company_owners(session, [domain], since))[domain]
-    return next((owner for lead_id, owner in owners if lead_id != lead.id), None)
+    batch = batch_of(session)
+    for lead_id, owner in owners:
+        if lead_id == lead.id:
+            continue
+        if lead_id in batch:  # as the batch has it now (maybe routed elsewhere)
+            other = batch[lead_id]
+            if other.company_domain != domain or not other.owner:
+                continue
+            return other.owner
+        return owner
+    return None
 
 
 async def context_of(session: AsyncSession, lead: Lead, config: Config, now: datetime) -> Context:
@@ -365,6 +386,7 @@ async def assign(
 ) -> None:
     lead.owner = decision.owner
     lead.queue = decision.queue
+    session.info.setdefault("routing.assigned", []).append(lead.id)
     lead.routing_reason = decision.reason() | {"by": by, "at": utcnow().isoformat()}
     session.add(
         Assignment(
