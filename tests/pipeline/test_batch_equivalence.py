@@ -252,9 +252,9 @@ async def test_a_merge_in_a_batch_keeps_a_status_written_meanwhile_on_the_surviv
     db: psycopg.Connection[Row],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A person marks the survivor contacted. The merge writes only what it changed on
-    the survivor; ``write_alike`` makes it also write every column the batch's leads
-    changed (status among them), from the survivor's stale copy."""
+    """A person marks the survivor contacted meanwhile: the merge changes the survivor's
+    fields, and keeps the status (the survivor is read again when locked, and writes
+    only what the merge changed, not every column the batch's leads changed)."""
     change = "UPDATE leads SET status = 'contacted' WHERE id = %(id)s"
     survivor, *_ = await _survivor_changed_meanwhile(client, db, monkeypatch, change)
 
