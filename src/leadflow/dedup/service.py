@@ -189,16 +189,16 @@ async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -
     what the other waits for. (Each lead's own statement then takes them again: held.)
     A lead's candidates may be the batch's earlier leads: they are read as the session
     has them (validated, deduplicated), not as the table does."""
-    keys = {key for lead in batch for key in blocking_keys(FIELDS, match_values(lead))}
-    await repository.lock_keys(session, keys)
+    prepared = {lead.id: _prepared(lead) for lead in batch}
+    session.info["dedup.prepared"] = prepared  # each lead's, for dedupe_lead
+    await repository.lock_keys(session, {key for _, keys in prepared.values() for key in keys})
 
 
 async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
     quality = lead.quality or {}
     lead.email_key = quality.get("email_key")
     lead.phone_key = quality.get("phone_e164")
-    values = match_values(lead)
-    keys = blocking_keys(FIELDS, values)
+    values, keys = session.info.get("dedup.prepared", {}).pop(lead.id, None) or _prepared(lead)
     if not repository.holds_locks(session, keys):  # a batch took them all at once
         await repository.lock_keys(session, keys)
     found, paired = await repository.candidates_and_pairs(session, lead.id, keys, store=True)
@@ -253,6 +253,7 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
     result = await merge(
         session, survivor, lead, config, reason=reason, probability=best.match.probability
     )
+    session.info.get("dedup.prepared", {}).pop(survivor.id, None)  # its values changed
     detail = {"outcome": "merged", "decision": "same", "survivor": str(survivor.id)}
     reopen: tuple[uuid.UUID, ...] = ()
     if survivor.status == LeadStatus.IMPORTED.value and lead.status != LeadStatus.IMPORTED.value:

@@ -219,7 +219,8 @@ def _pending(session: AsyncSession) -> list[Assignment]:
 def _assigned_here(session: AsyncSession, lead: Lead) -> str | None:
     """The owner of the lead this transaction routed last among the lead's colleagues
     (a batch's earlier leads; written out or not)."""
-    for lead_id in reversed(session.info.get("routing.assigned", [])):
+    colleagues = session.info.get("routing.assigned", {}).get(lead.company_domain, [])
+    for lead_id in reversed(colleagues):
         other = session.identity_map.get(identity_key(Lead, lead_id))
         if (
             lead_id != lead.id
@@ -386,7 +387,8 @@ async def assign(
 ) -> None:
     lead.owner = decision.owner
     lead.queue = decision.queue
-    session.info.setdefault("routing.assigned", []).append(lead.id)
+    assigned = session.info.setdefault("routing.assigned", {})  # by company
+    assigned.setdefault(lead.company_domain, []).append(lead.id)
     lead.routing_reason = decision.reason() | {"by": by, "at": utcnow().isoformat()}
     session.add(
         Assignment(
