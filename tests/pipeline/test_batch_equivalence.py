@@ -24,8 +24,14 @@ from leadflow.config import Config, load_config_text
 from leadflow.db import transaction
 from leadflow.dedup import repository as dedup_repository
 from leadflow.dedup.matching import Kind, normalise
-from leadflow.dedup.repository import APART, _candidate_columns, _candidates_query, _paired
-from leadflow.models import Account, Lead, LeadMatchKey
+from leadflow.dedup.repository import (
+    APART,
+    CANDIDATES,
+    _candidate_columns,
+    _candidates_query,
+    _paired,
+)
+from leadflow.models import Account, Lead, LeadMatch, LeadMatchKey
 from leadflow.models.base import utcnow
 from leadflow.pipeline import tasks
 from leadflow.pipeline.failures import RetryableFailure
@@ -347,6 +353,71 @@ async def test_the_lateral_candidates_query_reads_what_the_plain_join_does(app: 
                     select(LeadMatchKey.key).where(LeadMatchKey.lead_id == lead.id)
                 )
                 assert sorted(mine) == wanted
+
+
+async def test_a_batch_reads_each_leads_candidates_as_one_after_the_other(
+    app: FastAPI,
+) -> None:
+    """The batch's one lookup (``store_and_find``) returns for each lead what the lead's
+    own lookup returns when the leads go one after the other, each storing its keys:
+    the batch's earlier leads among the candidates, the later ones not; the lead's pair
+    records (kept apart, and all) with them."""
+    rt = app.state.runtime
+    rng = random.Random(11)
+    keys = [f"k{n}" for n in range(10)]
+    now = utcnow()
+
+    def lead(n: int) -> Lead:
+        return Lead(
+            form_key="contact",
+            status="received",
+            email=f"p{n}@x.de",
+            quality={"email_key": f"p{n}@x.de"},
+            submitted_at=now,
+        )
+
+    async with transaction(rt.sessions) as session:
+        known = [lead(n) for n in range(30)]
+        batch = [lead(100 + n) for n in range(8)]
+        session.add_all([*known, *batch])
+        await session.flush()
+        for one in known:
+            for key in rng.sample(keys, rng.randint(0, 4)):
+                session.add(LeadMatchKey(key=key, lead_id=one.id))
+        session.add(LeadMatchKey(key="k0", lead_id=batch[5].id))  # an earlier run's key
+        for one, other, status in ((0, 0, "not_duplicate"), (3, 1, "possible")):
+            session.add(LeadMatch(lead_id=batch[one].id, match_id=known[other].id, status=status))
+    wanted = [sorted(rng.sample(keys, rng.randint(0, 5))) for _ in batch]
+    ids = [one.id for one in batch]
+
+    async with transaction(rt.sessions) as session:  # one after the other
+        alone = []
+        for lead_id, its in zip(ids, wanted, strict=True):
+            params = {"lead_id": lead_id, "keys": its}
+            rows = (await session.execute(_candidates_query(CANDIDATES, True), params)).all()
+            apart = set(rows[0].apart or ()) if rows else set()
+            paired = set(rows[0].paired or ()) if rows else set()
+            alone.append(([row.id for row in rows], apart, paired))
+        await session.rollback()
+
+    async with transaction(rt.sessions) as session:  # the batch at once
+        found = await dedup_repository.store_and_find(session, ids, wanted)
+        together = [
+            ([row.id for row in found[lead_id].rows], found[lead_id].apart, found[lead_id].paired)
+            for lead_id in ids
+        ]
+        stored = (await session.execute(select(LeadMatchKey.lead_id, LeadMatchKey.key))).all()
+        await session.rollback()
+
+    for n, (mine, theirs) in enumerate(zip(together, alone, strict=True)):
+        rows_alone, apart, paired = theirs
+        assert mine[0] == rows_alone, n
+        if rows_alone:  # alone, a lead without candidates reads no pairs (nor needs them)
+            assert (mine[1], mine[2]) == (apart, paired), n
+    assert any(batch_id in together[n][0] for n in range(8) for batch_id in ids)
+    assert {(lead_id, key) for lead_id, key in stored if lead_id in ids} == {
+        (lead_id, key) for lead_id, its in zip(ids, wanted, strict=True) for key in its
+    }
 
 
 # --- routing: accounts and company owners -----------------------------------------------

@@ -9,7 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, all_, bindparam, case, delete, func, or_, select, true, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    all_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
@@ -191,37 +205,162 @@ async def candidates_and_pairs(
     status). One statement finds the leads, reads what the matcher needs of them and
     the lead's pairs (and with ``store`` replaces the lead's blocking keys with ``keys``:
     hold their locks, ``lock_keys``, for the candidates to be complete); merged leads'
-    survivors take another only when there are any.
-
-    A candidate that is a lead of this transaction's batch is read as it is now in
-    the session (deduplicated, merged), not as the table had it."""
+    survivors take another only when there are any."""
     if not keys and not store:
         return [], set()
     query = _candidates_query(limit, store)
     rows = (await session.execute(query, {"lead_id": lead_id, "keys": sorted(keys)})).all()
     if not rows:
         return [], set()
+    return await found_for(session, lead_id, rows, set(rows[0].apart or ())), set(
+        rows[0].paired or ()
+    )
+
+
+async def found_for(
+    session: AsyncSession, lead_id: uuid.UUID, rows: Sequence[Any], apart: set[uuid.UUID]
+) -> list[Lead | Candidate]:
+    """The live candidates of ``rows`` (what ``_candidate_columns`` reads, best first):
+    a merged lead stands for its survivor, and the leads kept apart are left out.
+
+    A candidate this transaction holds (a lead of its batch, a survivor it merged into)
+    is read as the session has it now, not as the table had it."""
     batch = batch_of(session)
-    apart = set(rows[0].apart or ())
+    current: dict[uuid.UUID, Lead | Candidate] = {}
     merged_into = {}
     for row in rows:
-        into = batch[row.id].duplicate_of if row.id in batch else row.duplicate_of
+        held = batch.get(row.id) or session.identity_map.get(identity_key(Lead, row.id))
+        lead = held if isinstance(held, Lead) else _candidate(row)
+        current[row.id] = lead
+        into = lead.duplicate_of if isinstance(lead, Lead) else row.duplicate_of
         if into is not None:
             merged_into[row.id] = into
     followed = await survivors(session, set(merged_into.values())) if merged_into else {}
     found: dict[uuid.UUID, Lead | Candidate] = {}
     for row in rows:
         into = merged_into.get(row.id)
-        current = batch.get(row.id) or _candidate(row)
-        survivor = current if into is None else followed.get(into)
+        survivor = current[row.id] if into is None else followed.get(into)
         if survivor is not None:
             found.setdefault(survivor.id, survivor)
-    live = [
+    return [
         lead
         for lead in found.values()
         if lead.id != lead_id and lead.id not in apart and lead.status != LeadStatus.MERGED.value
     ]
-    return live, set(rows[0].paired or ())
+
+
+# A batch's keys at once: its leads' (:lead_ids) blocking keys replaced with (:lead_ids[i],
+# :keys[i]), rows no other transaction writes (the leads are locked).
+_STORE_KEYS = text(
+    "WITH wanted AS (SELECT * FROM unnest(:lead_ids, :keys) AS w(lead_id, key)), "
+    "gone AS (DELETE FROM lead_match_keys k WHERE k.lead_id = ANY(:batch) "
+    "AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.lead_id = k.lead_id AND w.key = k.key)) "
+    "INSERT INTO lead_match_keys (key, lead_id) SELECT key, lead_id FROM wanted "
+    "ON CONFLICT DO NOTHING"
+).bindparams(
+    bindparam("lead_ids", type_=ARRAY(Lead.id.type)),
+    bindparam("keys", type_=ARRAY(VARCHAR)),
+    bindparam("batch", type_=ARRAY(Lead.id.type)),
+)
+
+
+@functools.cache
+def _batch_candidates_query(limit: int) -> Select[Any]:
+    """Built once: for the n-th lead of a batch (``:batch``, in order; its keys are the
+    ``:keys`` whose ``:positions`` is n), what ``_candidates_query`` reads for it when the
+    batch's leads go one after the other, each replacing its keys: the table's keys but
+    those of the batch's leads before it, which hold their new keys instead; read before
+    the batch stores its keys (``_STORE_KEYS``)."""
+    positions = bindparam("positions", type_=ARRAY(Integer))
+    keys = bindparam("keys", type_=ARRAY(VARCHAR))
+    wanted = func.unnest(positions, keys).table_valued("n", "key").render_derived(name="wanted")
+    earlier = func.unnest(positions, keys).table_valued("n", "key").render_derived(name="earlier")
+    batch = (
+        func.unnest(bindparam("batch", type_=ARRAY(Lead.id.type)))
+        .table_valued("id", with_ordinality="pos")
+        .render_derived(name="batch")
+    )
+    replaced = (  # the n-th lead itself, and the leads before it: their new keys count
+        select(1)
+        .where(batch.c.id == LeadMatchKey.lead_id, batch.c.pos <= wanted.c.n)
+        .correlate_except(batch)
+        .exists()
+    )
+    in_table = (
+        select(LeadMatchKey.lead_id.label("lead_id"))
+        .where(LeadMatchKey.key == wanted.c.key, ~replaced)
+        .correlate(wanted)
+        .offset(0)
+    )
+    before = (
+        select(batch.c.id.label("lead_id"))
+        .select_from(earlier)
+        .join(batch, batch.c.pos == earlier.c.n)
+        .where(earlier.c.key == wanted.c.key, earlier.c.n < wanted.c.n)
+        .correlate(wanted)
+    )
+    holders = union_all(in_table, before).lateral("holders")
+    shared = func.count()
+    rank = func.row_number().over(
+        partition_by=wanted.c.n, order_by=(shared.desc(), holders.c.lead_id)
+    )
+    counted = (
+        select(wanted.c.n, holders.c.lead_id, shared.label("shared"), rank.label("rank"))
+        .select_from(wanted)
+        .join(holders, true())
+        .group_by(wanted.c.n, holders.c.lead_id)
+        .subquery("counted")
+    )
+    lead = (select(*_candidate_columns()).where(Lead.id == counted.c.lead_id).offset(0)).lateral(
+        "lead"
+    )
+    return (
+        select(counted.c.n, lead)
+        .select_from(counted)
+        .join(lead, true())
+        .where(counted.c.rank <= limit)
+        .order_by(counted.c.n, counted.c.shared.desc(), counted.c.lead_id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What a batch read for one of its leads before any was deduplicated."""
+
+    rows: list[Any]  # the candidates, best first
+    apart: set[uuid.UUID]  # leads a person kept apart from it
+    paired: set[uuid.UUID]  # leads it has a pair record with
+
+
+async def store_and_find(
+    session: AsyncSession, batch: Sequence[uuid.UUID], keys: Sequence[Collection[str]]
+) -> dict[uuid.UUID, Found]:
+    """For a batch whose dedup locks are held: every lead's blocking keys replaced, and
+    every lead's candidates and pair records read, in three statements: for the n-th lead,
+    what its own lookup reads when the leads go one after the other, each replacing its
+    keys (``found_for`` then reads the batch's earlier leads as the session has them)."""
+    found = {lead_id: Found([], set(), set()) for lead_id in batch}
+    flat = [(n, key) for n, its in enumerate(keys, start=1) for key in sorted(its)]
+    if flat:
+        params = {"positions": [f[0] for f in flat], "keys": [f[1] for f in flat]}
+        query = _batch_candidates_query(CANDIDATES)
+        for row in await session.execute(query, params | {"batch": list(batch)}):
+            found[batch[row.n - 1]].rows.append(row)
+    pairs = [(lead_id, key) for lead_id, its in zip(batch, keys, strict=True) for key in its]
+    await session.execute(
+        _STORE_KEYS,
+        {"lead_ids": [p[0] for p in pairs], "keys": [p[1] for p in pairs], "batch": list(batch)},
+    )
+    statuses = select(LeadMatch.lead_id, LeadMatch.match_id, LeadMatch.status).where(
+        or_(LeadMatch.lead_id.in_(batch), LeadMatch.match_id.in_(batch))
+    )
+    for one, other, status in await session.execute(statuses):
+        for mine, theirs in ((one, other), (other, one)):
+            if mine in found:
+                found[mine].paired.add(theirs)
+                if status in APART:
+                    found[mine].apart.add(theirs)
+    return found
 
 
 async def survivors(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Lead]:

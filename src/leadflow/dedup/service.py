@@ -192,6 +192,10 @@ async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -
     prepared = {lead.id: _prepared(lead) for lead in batch}
     session.info["dedup.prepared"] = prepared  # each lead's, for dedupe_lead
     await repository.lock_keys(session, {key for _, keys in prepared.values() for key in keys})
+    # And every lead's keys stored and candidates read, for all at once.
+    ids = [lead.id for lead in batch]
+    keys = [prepared[lead_id][1] for lead_id in ids]
+    session.info["dedup.found"] = await repository.store_and_find(session, ids, keys)
 
 
 async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
@@ -199,9 +203,16 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
     lead.email_key = quality.get("email_key")
     lead.phone_key = quality.get("phone_e164")
     values, keys = session.info.get("dedup.prepared", {}).pop(lead.id, None) or _prepared(lead)
-    if not repository.holds_locks(session, keys):  # a batch took them all at once
-        await repository.lock_keys(session, keys)
-    found, paired = await repository.candidates_and_pairs(session, lead.id, keys, store=True)
+    read = session.info.get("dedup.found", {}).pop(lead.id, None)  # with its batch
+    if read is not None:
+        found, paired = (
+            await repository.found_for(session, lead.id, read.rows, read.apart),
+            read.paired,
+        )
+    else:
+        if not repository.holds_locks(session, keys):  # a batch took them all at once
+            await repository.lock_keys(session, keys)
+        found, paired = await repository.candidates_and_pairs(session, lead.id, keys, store=True)
     verdicts = [judge(lead, c, config, prepared=(values, keys)) for c in found]
     order = {"same": 2, "possible": 1, "new": 0}
     verdicts.sort(key=lambda v: (order[v.decision], v.match.weight), reverse=True)
