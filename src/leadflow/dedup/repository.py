@@ -269,8 +269,8 @@ def _batch_candidates_query(limit: int) -> Select[Any]:
     """Built once: for the n-th lead of a batch (``:batch``, in order; its keys are the
     ``:keys`` whose ``:positions`` is n), what ``_candidates_query`` reads for it when the
     batch's leads go one after the other, each replacing its keys: the table's keys but
-    those of the batch's leads before it, which hold their new keys instead; read before
-    the batch stores its keys (``_STORE_KEYS``)."""
+    those of the batch's leads up to the n-th, the ones before it holding their new keys
+    instead; read before the batch stores its keys (``_STORE_KEYS``)."""
     positions = bindparam("positions", type_=ARRAY(Integer))
     keys = bindparam("keys", type_=ARRAY(VARCHAR))
     wanted = func.unnest(positions, keys).table_valued("n", "key").render_derived(name="wanted")
@@ -280,46 +280,44 @@ def _batch_candidates_query(limit: int) -> Select[Any]:
         .table_valued("id", with_ordinality="pos")
         .render_derived(name="batch")
     )
+    holders = (  # each key's leads in the table, through its index
+        select(LeadMatchKey.lead_id).where(LeadMatchKey.key == wanted.c.key).offset(0)
+    ).lateral("holders")
     replaced = (  # the n-th lead itself, and the leads before it: their new keys count
         select(1)
-        .where(batch.c.id == LeadMatchKey.lead_id, batch.c.pos <= wanted.c.n)
+        .where(batch.c.id == holders.c.lead_id, batch.c.pos <= wanted.c.n)
         .correlate_except(batch)
         .exists()
     )
     in_table = (
-        select(LeadMatchKey.lead_id.label("lead_id"))
-        .where(LeadMatchKey.key == wanted.c.key, ~replaced)
-        .correlate(wanted)
-        .offset(0)
-    )
-    before = (
-        select(batch.c.id.label("lead_id"))
-        .select_from(earlier)
-        .join(batch, batch.c.pos == earlier.c.n)
-        .where(earlier.c.key == wanted.c.key, earlier.c.n < wanted.c.n)
-        .correlate(wanted)
-    )
-    holders = union_all(in_table, before).lateral("holders")
-    shared = func.count()
-    rank = func.row_number().over(
-        partition_by=wanted.c.n, order_by=(shared.desc(), holders.c.lead_id)
-    )
-    counted = (
-        select(wanted.c.n, holders.c.lead_id, shared.label("shared"), rank.label("rank"))
+        select(wanted.c.n, holders.c.lead_id)
         .select_from(wanted)
         .join(holders, true())
-        .group_by(wanted.c.n, holders.c.lead_id)
+        .where(~replaced)
+    )
+    before = (  # the new keys of the batch's leads before the n-th
+        select(wanted.c.n, batch.c.id.label("lead_id"))
+        .select_from(wanted)
+        .join(earlier, (earlier.c.key == wanted.c.key) & (earlier.c.n < wanted.c.n))
+        .join(batch, batch.c.pos == earlier.c.n)
+    )
+    shares = union_all(in_table, before).subquery("shares")
+    shared = func.count()
+    rank = func.row_number().over(
+        partition_by=shares.c.n, order_by=(shared.desc(), shares.c.lead_id)
+    )
+    counted = (
+        select(shares.c.n, shares.c.lead_id, shared.label("shared"), rank.label("rank"))
+        .group_by(shares.c.n, shares.c.lead_id)
         .subquery("counted")
     )
-    lead = (select(*_candidate_columns()).where(Lead.id == counted.c.lead_id).offset(0)).lateral(
-        "lead"
-    )
+    top = select(counted).where(counted.c.rank <= limit).subquery("top")  # before the reads
+    lead = (select(*_candidate_columns()).where(Lead.id == top.c.lead_id).offset(0)).lateral("lead")
     return (
-        select(counted.c.n, lead)
-        .select_from(counted)
+        select(top.c.n, lead)
+        .select_from(top)
         .join(lead, true())
-        .where(counted.c.rank <= limit)
-        .order_by(counted.c.n, counted.c.shared.desc(), counted.c.lead_id)
+        .order_by(top.c.n, top.c.shared.desc(), top.c.lead_id)
     )
 
 

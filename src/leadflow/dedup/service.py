@@ -198,21 +198,30 @@ async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -
     session.info["dedup.found"] = await repository.store_and_find(session, ids, keys)
 
 
+def _after(session: AsyncSession, lead: Lead) -> set[uuid.UUID]:
+    """The leads of the lead's batch after it: not yet deduplicated, so not among its
+    candidates (a lead of a batch looking up alone: the batch stored their new keys)."""
+    batch = list(leads.batch_of(session))
+    return set(batch[batch.index(lead.id) + 1 :]) if lead.id in batch else set()
+
+
 async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
     quality = lead.quality or {}
     lead.email_key = quality.get("email_key")
     lead.phone_key = quality.get("phone_e164")
     values, keys = session.info.get("dedup.prepared", {}).pop(lead.id, None) or _prepared(lead)
     read = session.info.get("dedup.found", {}).pop(lead.id, None)  # with its batch
+    # The lead's pair records, when known; a batch's earlier leads may have added some
+    # since it read them (they are read again then, below).
+    paired: set[uuid.UUID] | None
     if read is not None:
-        found, paired = (
-            await repository.found_for(session, lead.id, read.rows, read.apart),
-            read.paired,
-        )
+        found = await repository.found_for(session, lead.id, read.rows, read.apart)
+        paired = None
     else:
         if not repository.holds_locks(session, keys):  # a batch took them all at once
             await repository.lock_keys(session, keys)
         found, paired = await repository.candidates_and_pairs(session, lead.id, keys, store=True)
+        found = [c for c in found if c.id not in _after(session, lead)]
     verdicts = [judge(lead, c, config, prepared=(values, keys)) for c in found]
     order = {"same": 2, "possible": 1, "new": 0}
     verdicts.sort(key=lambda v: (order[v.decision], v.match.weight), reverse=True)
@@ -226,7 +235,7 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         linked = [v for v in verdicts if v.decision == "possible"][:3]
         others = [v.lead.id for v in linked]
         # A new lead has no pair records yet: read them only when there are some.
-        known = paired.intersection(others)
+        known = set(others) if paired is None else paired.intersection(others)
         pairs = await repository.matches_between(session, lead.id, known) if known else {}
         for verdict in linked:
             repository.record_match(
@@ -264,7 +273,8 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
     result = await merge(
         session, survivor, lead, config, reason=reason, probability=best.match.probability
     )
-    session.info.get("dedup.prepared", {}).pop(survivor.id, None)  # its values changed
+    for cached in ("dedup.prepared", "dedup.found"):  # a later lead of the batch: it
+        session.info.get(cached, {}).pop(survivor.id, None)  # changed, looks up anew
     detail = {"outcome": "merged", "decision": "same", "survivor": str(survivor.id)}
     reopen: tuple[uuid.UUID, ...] = ()
     if survivor.status == LeadStatus.IMPORTED.value and lead.status != LeadStatus.IMPORTED.value:
