@@ -2,11 +2,12 @@
 
 What is measured
     The wall time, per probe lead, of the lookup the ``lead.dedup`` step does after taking its
-    locks: ``repository.candidates(session, probe_id, keys)`` (three statements: a GROUP BY on
-    ``lead_match_keys``, the pairs kept apart, the leads) plus ``service.judge`` of every
-    candidate. The probe's keys are ``blocking_keys(FIELDS, match_values(probe))``, computed
-    before the clock starts. Each probe runs in its own transaction, already begun (a
-    ``SELECT 1`` first, as in the pipeline where the validation step has run), and rolled back.
+    locks: ``repository.candidates(session, probe_id, keys)`` (one statement: the probe's
+    keys looked up in ``lead_match_keys``, the leads sharing most, its pairs) plus
+    ``service.judge`` of every candidate. The probe's keys are
+    ``blocking_keys(FIELDS, match_values(probe))``, computed before the clock starts. Each
+    probe runs in its own transaction, already begun (a ``SELECT 1`` first, as in the
+    pipeline where the validation step has run), and rolled back.
     Three kinds of probes, interleaved so that a noisy neighbour hits them alike, reported
     separately:
 
@@ -17,7 +18,7 @@ What is measured
                companies and cities are common), with an email nobody has.
 
     "fuzzy" is typo and new together. Targets: p95 < 10 ms exact, p95 < 50 ms fuzzy.
-    Then the whole step, ``service.dedupe_lead`` (advisory locks, ``store_keys``, the lookup,
+    Then the whole step, ``service.dedupe_lead`` (advisory locks, the keys stored and the lookup,
     the decision and, for a match, the merge or the possible-pair records), plus a flush of what
     it left pending, on a probe inserted beforehand in the same transaction, rolled back.
     Also printed: candidates per lookup and the ``lead_match_keys`` rows under the probe's keys
