@@ -225,11 +225,10 @@ async def found_for(
 
     A candidate this transaction holds (a lead of its batch, a survivor it merged into)
     is read as the session has it now, not as the table had it."""
-    batch = batch_of(session)
     current: dict[uuid.UUID, Lead | Candidate] = {}
     merged_into = {}
     for row in rows:
-        held = batch.get(row.id) or session.identity_map.get(identity_key(Lead, row.id))
+        held = session.identity_map.get(identity_key(Lead, row.id))  # the batch's among them
         lead = held if isinstance(held, Lead) else _candidate(row)
         current[row.id] = lead
         into = lead.duplicate_of if isinstance(lead, Lead) else row.duplicate_of

@@ -185,14 +185,14 @@ async def merge(
 
 async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
     """Take the dedup locks of a batch's leads at once, in one order, before any of them
-    is deduplicated: taken lead after lead, two batches sharing keys could each hold
-    what the other waits for. (Each lead's own statement then takes them again: held.)
-    A lead's candidates may be the batch's earlier leads: they are read as the session
-    has them (validated, deduplicated), not as the table does."""
+    is deduplicated (taken lead after lead, two batches sharing keys could each hold
+    what the other waits for); then store every lead's keys and read every lead's
+    candidates, for ``dedupe_lead`` to judge one after the other. A lead's candidates
+    may be the batch's earlier leads: they are read as the session has them
+    (validated, deduplicated), not as the table does."""
     prepared = {lead.id: _prepared(lead) for lead in batch}
     session.info["dedup.prepared"] = prepared  # each lead's, for dedupe_lead
     await repository.lock_keys(session, {key for _, keys in prepared.values() for key in keys})
-    # And every lead's keys stored and candidates read, for all at once.
     ids = [lead.id for lead in batch]
     keys = [prepared[lead_id][1] for lead_id in ids]
     session.info["dedup.found"] = await repository.store_and_find(session, ids, keys)

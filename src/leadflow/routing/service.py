@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import Integer, bindparam, event, func, select, text, update
+from sqlalchemy import Integer, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, VARCHAR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from leadflow.config import Config
@@ -64,13 +62,18 @@ class _Counters:
     turns: dict[str, int] = field(default_factory=dict)
     moved: set[str] = field(default_factory=set)  # turns changed, to write back
 
+    def assigned(self, owner: str) -> None:
+        """A lead given to ``owner`` (lower case) since the counts were read."""
+        self.today[owner] = self.today.get(owner, 0) + 1
+        self.open[owner] = self.open.get(owner, 0) + 1
+
 
 class DatabaseState:
     """Routing's counters in PostgreSQL, read and updated inside the lead's transaction.
 
     For a batch (``prepare_batch``) they are read once, under the routing lock, and the
-    turns written back once after it (``finish_batch``); the batch's own assignments are
-    added from the session, where they wait until the commit."""
+    turns written back once after it (``finish_batch``); ``assign`` counts the batch's
+    own assignments in as it makes them, written out or not."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -93,14 +96,16 @@ class DatabaseState:
     ) -> dict[str, Load]:
         if not owners:
             return {}
-        counted = self._batch or await self._count(owners, now, today=today, open_=open_)
-        # The assignments of this transaction not written out yet (the batch's earlier
-        # leads): made now, and their leads now open.
-        pending = Counter(a.owner for a in _pending(self.session) if a.owner)
+        counted = self._batch  # a batch's: its assignments counted in as they are made
+        if counted is None:
+            counted = await self._count(owners, now, today=today, open_=open_)
+            for assignment in self.session.new:  # this transaction's, not written out yet
+                if isinstance(assignment, Assignment) and assignment.owner:
+                    counted.assigned(assignment.owner)
         return {
             e: Load(
-                counted.today.get(e, 0) + pending[e] if today else 0,
-                counted.open.get(e, 0) + pending[e] if open_ else 0,
+                counted.today.get(e, 0) if today else 0,
+                counted.open.get(e, 0) if open_ else 0,
             )
             for e in (o.email.lower() for o in owners)
         }
@@ -167,7 +172,6 @@ class DatabaseState:
             )
         }
         self.session.info["routing.counters"] = counted
-        event.listen(self.session.sync_session, "after_flush", _count_flushed)
 
     async def write_turns(self) -> None:
         """After a batch: the pools' turns it moved, in one statement."""
@@ -196,38 +200,13 @@ class DatabaseState:
         return found
 
 
-def _count_flushed(session: Session, flush_context: Any) -> None:
-    """``after_flush`` while a batch is routed: the assignments written out leave the
-    session's pending ones for the table, whose counts the batch read before: count
-    them in (nothing flushes while a batch is routed, but should something, no
-    assignment goes uncounted)."""
-    counted: _Counters | None = session.info.get("routing.counters")
-    if counted is None:
-        return
-    for row in session.new:
-        if isinstance(row, Assignment) and row.owner:
-            counted.today[row.owner] = counted.today.get(row.owner, 0) + 1
-            counted.open[row.owner] = counted.open.get(row.owner, 0) + 1
-
-
-def _pending(session: AsyncSession) -> list[Assignment]:
-    """This transaction's assignments not written out yet, oldest first: routing
-    reads them with the table's (a batch's leads are routed without a flush between)."""
-    return [row for row in session.new if isinstance(row, Assignment)]
-
-
 def _assigned_here(session: AsyncSession, lead: Lead) -> str | None:
     """The owner of the lead this transaction routed last among the lead's colleagues
     (a batch's earlier leads; written out or not)."""
     colleagues = session.info.get("routing.assigned", {}).get(lead.company_domain, [])
     for lead_id in reversed(colleagues):
         other = session.identity_map.get(identity_key(Lead, lead_id))
-        if (
-            lead_id != lead.id
-            and isinstance(other, Lead)
-            and other.company_domain == lead.company_domain
-            and other.owner  # not one given to a queue
-        ):
+        if lead_id != lead.id and isinstance(other, Lead) and other.owner:  # not a queue's
             return other.owner
     return None
 
@@ -389,6 +368,9 @@ async def assign(
     lead.queue = decision.queue
     assigned = session.info.setdefault("routing.assigned", {})  # by company
     assigned.setdefault(lead.company_domain, []).append(lead.id)
+    counted: _Counters | None = session.info.get("routing.counters")
+    if counted is not None and decision.owner:  # a batch's counts, read before it
+        counted.assigned(decision.owner.lower())
     lead.routing_reason = decision.reason() | {"by": by, "at": utcnow().isoformat()}
     session.add(
         Assignment(
