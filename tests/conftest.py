@@ -130,7 +130,7 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
             conn.execute(
                 "TRUNCATE leads, submissions, lead_events, consent_records, job_attempts, "
                 "lead_match_keys, lead_matches, accounts, activities, assignments, routing_turns, "
-                "owner_absences, "
+                "owner_absences, worker_heartbeats, "
                 "procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers CASCADE"
             )
 

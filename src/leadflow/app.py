@@ -18,8 +18,9 @@ from leadflow.errors import install_error_handlers
 from leadflow.health import router as health_router
 from leadflow.intake.endpoints import router as intake_router
 from leadflow.leads.endpoints import router as leads_router
+from leadflow.pipeline import watchdog
 from leadflow.pipeline.endpoints import router as pipeline_router
-from leadflow.pipeline.worker import run_worker
+from leadflow.pipeline.worker import WorkerSupervisor
 from leadflow.routing.endpoints import router as routing_router
 from leadflow.scoring.events import router as events_router
 from leadflow.settings import Settings, admin_token, get_settings
@@ -40,30 +41,27 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = await runtime.start(
-            settings,
-            config or load_config(settings.config),
-            database_url or db.database_url(settings),
-        )
+        url = database_url or db.database_url(settings)
+        rt = await runtime.start(settings, config or load_config(settings.config), url)
         app.state.runtime = rt
         app.state.admin_token = admin_token(settings)
-        worker = None
+        app.state.worker = None
+        tasks = [asyncio.create_task(watchdog.watch(rt, rt.notifier), name="pipeline watch")]
         if embedded_worker:
-            worker = asyncio.create_task(
-                run_worker(
-                    rt,
-                    name="embedded",
-                    concurrency=settings.worker_concurrency,
-                    install_signal_handlers=False,
-                )
+            supervisor = WorkerSupervisor(
+                rt, url, kind="embedded", concurrency=settings.worker_concurrency
             )
+            app.state.worker = supervisor
+            tasks.append(asyncio.create_task(supervisor.run(), name="embedded worker"))
         try:
             yield
         finally:
-            if worker is not None:
-                worker.cancel()  # procrastinate lets running jobs finish first
+            if app.state.worker is not None:
+                app.state.worker.stop()  # running jobs finish first (pipeline.stop_grace)
+            tasks[0].cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                    await task
             await rt.close()
             db.stop_embedded()
 

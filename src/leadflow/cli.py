@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -120,10 +121,31 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(help="Jobs run at once (default: LEADFLOW_WORKER_CONCURRENCY).")
     ] = None,
+    migrate_first: Annotated[
+        bool,
+        typer.Option(
+            "--migrate",
+            help="Apply the migrations first (under a lock: several processes may start at "
+            "once) instead of waiting for `leadflow migrate` or `serve` to apply them.",
+        ),
+    ] = False,
+    alive_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Touch this file every heartbeat while the worker lives (also while it "
+            "waits for the database), for a container healthcheck."
+        ),
+    ] = None,
 ) -> None:
-    """Run a worker only (start as many as you like, on any machines)."""
+    """Run a worker only (start as many as you like, on any machines).
+
+    It waits for the database and its schema, rides through database restarts and
+    failovers, and on SIGTERM lets running jobs finish (pipeline.stop_grace)."""
+    import signal
+
+    from leadflow import migrate as migrations
     from leadflow import runtime
-    from leadflow.pipeline.worker import run_worker
+    from leadflow.pipeline.worker import WorkerSupervisor, wait_for_database, wait_for_schema
 
     settings = get_settings()
     _logging(settings)
@@ -131,14 +153,68 @@ def worker(
     url = _database(settings)
 
     async def main() -> None:
+        if migrate_first:
+            await wait_for_database(url)
+            await asyncio.to_thread(migrations.upgrade, url)
+        else:
+            await wait_for_schema(url)
         rt = await runtime.start(settings, config, url)
+        supervisor = WorkerSupervisor(
+            rt,
+            url,
+            kind="worker",
+            concurrency=concurrency or settings.worker_concurrency,
+            alive_file=alive_file,
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _stopper(supervisor.stop))
         try:
-            await run_worker(rt, concurrency=concurrency or settings.worker_concurrency)
+            await supervisor.run()
         finally:
             await rt.close()
 
     _freeze_startup_objects()
     asyncio.run(main())
+
+
+def _stopper(stop: Callable[[], None]) -> Callable[[], None]:
+    """The first signal stops gracefully; a second one ends the process at once (its
+    running jobs then run again elsewhere, as after a crash)."""
+    signals = 0
+
+    def handle() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            typer.echo("Stopping: running jobs finish first (again to stop now).", err=True)
+            stop()
+        else:
+            typer.echo("Stopping now: running jobs will run again on another worker.", err=True)
+            os._exit(1)
+
+    return handle
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Workers and their last heartbeats, the queue per task, and stalled stages.
+
+    Exits 1 when something needs a person (no worker running, leads waiting too long)."""
+    from leadflow.pipeline.cli import render
+    from leadflow.pipeline.status import status as pipeline_status
+
+    settings = get_settings()
+    config = _config_or_exit(settings.config)
+    report = _with_session(lambda session: pipeline_status(session, config))
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        render(report)
+    if not report.healthy:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from leadflow.deps import RuntimeDep
 from leadflow.migrate import current_revision, head_revision
+from leadflow.pipeline.worker import WorkerSupervisor
 
 router = APIRouter(tags=["health"])
 
@@ -23,9 +24,13 @@ async def healthz() -> dict[str, str]:
     summary="Readiness",
     responses={503: {"description": "Not ready: the body says which check failed"}},
 )
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Ready when the database answers and its schema is at the latest migration."""
+async def readyz(runtime: RuntimeDep, request: Request) -> JSONResponse:
+    """Ready when the database answers, its schema is at the latest migration, and the
+    process's own worker (``serve`` runs one unless --no-worker) is working."""
     checks: dict[str, str] = {}
+    worker = request.app.state.worker
+    if worker is not None:
+        checks["worker"] = "ok" if worker.running else _worker_trouble(worker)
     try:
         async with runtime.engine.connect() as connection:
             revision = await connection.run_sync(current_revision)
@@ -43,3 +48,9 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+def _worker_trouble(worker: WorkerSupervisor) -> str:
+    if worker.down_since is not None:
+        return f"{worker.state} since {worker.down_since:%Y-%m-%dT%H:%M:%SZ}"
+    return worker.state

@@ -31,8 +31,16 @@ def queue_connector(url: str, *, max_size: int = 10) -> PsycopgConnector:
     In autocommit: each of procrastinate's queries is one statement (a call of one of
     its SQL functions) sent alone on a pooled connection. Without it, psycopg wraps
     each in BEGIN and COMMIT of its own: three round trips instead of one, for every
-    job's fetch and finish."""
-    return PsycopgConnector(conninfo=url, min_size=1, max_size=max_size, configure=_autocommit)
+    job's fetch and finish.
+
+    A caller waits at most ``POOL_WAIT`` for a connection: when the database is gone, a
+    stopping worker gives up on it soon, and its supervisor takes over the waiting."""
+    return PsycopgConnector(
+        conninfo=url, min_size=1, max_size=max_size, configure=_autocommit, timeout=POOL_WAIT
+    )
+
+
+POOL_WAIT = 10.0  # seconds
 
 
 async def _autocommit(connection: psycopg.AsyncConnection[Any]) -> None:
@@ -57,3 +65,37 @@ async def defer(
         schedule_at=schedule_at,
     )
     return await deferrer.defer_async(**task_kwargs)
+
+
+async def defer_named(
+    session: AsyncSession,
+    name: str,
+    *,
+    queueing_lock: str | None = None,
+    schedule_at: datetime | None = None,
+    **task_kwargs: Any,
+) -> int:
+    """``defer`` by the task's registered name: the caller need not import the task
+    (a stage asks for a later step without reaching up into the pipeline's tasks)."""
+    connection = await driver_connection(session)
+    deferrer = job_app.configure_task(
+        name,
+        allow_unknown=False,
+        connection=connection,
+        queueing_lock=queueing_lock,
+        schedule_at=schedule_at,
+    )
+    return await deferrer.defer_async(**task_kwargs)
+
+
+async def defer_once(
+    session: AsyncSession, name: str, queueing_lock: str, **task_kwargs: Any
+) -> bool:
+    """``defer_named`` unless a job with ``queueing_lock`` already waits (it will see the
+    latest data when it runs); False then. A savepoint keeps the transaction usable."""
+    try:
+        async with session.begin_nested():
+            await defer_named(session, name, queueing_lock=queueing_lock, **task_kwargs)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return False
+    return True

@@ -17,6 +17,8 @@ import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from leadflow.config import Config, ConfigError, load_config
+from leadflow.connectors.base import Notifier
+from leadflow.connectors.fakes import NullNotifier
 from leadflow.db import create_engine, session_factory
 from leadflow.intake.ratelimit import IntakeRateLimiter
 from leadflow.jobs import job_app, queue_connector
@@ -35,6 +37,7 @@ class Runtime:
     jobs: procrastinate.App
     rate_limiter: IntakeRateLimiter
     intake: GroupCommit
+    notifier: Notifier = field(default_factory=NullNotifier)  # alerts (the notify connectors)
     _connector: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     _watcher: asyncio.Task[None] | None = None
 
@@ -47,6 +50,14 @@ class Runtime:
         self.config = config
         logger.info("config reloaded from %s", self.settings.config or "the built-in demo")
         return config
+
+    async def reopen_queue(self) -> None:
+        """Open the queue's connection pool anew (after a database outage): a pool that
+        failed to reconnect waits ever longer between attempts (psycopg_pool doubles the
+        wait, up to minutes), while a new one connects at once."""
+        connector = self.jobs.connector
+        await connector.close_async()
+        await connector.open_async()
 
     async def _watch(self, interval: float) -> None:
         path = self.settings.config

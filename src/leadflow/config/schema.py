@@ -199,6 +199,11 @@ class Pipeline(Strict):
         default=timedelta(seconds=30),
         description="A worker silent this long is taken for dead; its jobs run again.",
     )
+    stop_grace: Duration = Field(
+        default=timedelta(seconds=25),
+        description="On SIGTERM, how long running jobs may take to finish; those still "
+        "running then are cancelled (their work rolls back) and run again at once.",
+    )
 
     @model_validator(mode="after")
     def _stall_after_heartbeats(self) -> Pipeline:

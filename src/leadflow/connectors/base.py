@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -50,3 +50,22 @@ class CrmConnector(Protocol):
     ) -> list[str]:
         """Create or update the leads; return the CRM's ids for them, in their order."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something a person must look at: a stalled pipeline, a lead sent to triage, ...
+
+    ``kind`` is what notification rules subscribe to (``pipeline_stalled``, ``triage``,
+    ``sla_breach``, ``connector_failing``, ``volume_drop``, ``dead_letter``)."""
+
+    kind: str
+    message: str
+    detail: Mapping[str, object] = field(default_factory=dict)
+
+
+class Notifier(Protocol):
+    """Where alerts go (chat, e-mail, a webhook). It must not raise: an alert that cannot
+    be delivered is logged, and the check that raised it runs again on its next tick."""
+
+    async def notify(self, alert: Alert) -> None: ...

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from leadflow.connectors.base import CrmLead
+from leadflow.connectors.base import Alert, CrmLead
 from leadflow.models.base import utcnow
 
 
@@ -75,3 +75,20 @@ class RecordingCrm:
             return []
         lines = self.path.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
+
+
+class RecordingNotifier:
+    """A notifier that keeps the alerts it was given, in order (tests, dry runs)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    async def notify(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+class NullNotifier:
+    """Alerts go to the log only (the check that raises one logs it): no channel configured."""
+
+    async def notify(self, alert: Alert) -> None:
+        return None

@@ -9,6 +9,7 @@ from leadflow.models.lead import Lead, LeadStatus
 from leadflow.models.match import Account, LeadMatch, LeadMatchKey, MatchStatus
 from leadflow.models.routing import Assignment, OwnerAbsence, RoutingTurn
 from leadflow.models.submission import Submission
+from leadflow.models.worker import WorkerHeartbeat
 
 __all__ = [
     "Account",
@@ -26,4 +27,5 @@ __all__ = [
     "OwnerAbsence",
     "RoutingTurn",
     "Submission",
+    "WorkerHeartbeat",
 ]

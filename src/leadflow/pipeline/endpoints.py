@@ -1,4 +1,4 @@
-"""Dead letters, their replay, and the queue's health (bearer token)."""
+"""Dead letters, their replay, the queue's health and the pipeline's status (bearer token)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from leadflow.deps import AdminDep, SessionDep
+from leadflow.deps import AdminDep, RuntimeDep, SessionDep
 from leadflow.errors import NotFound, ValidationFailed
-from leadflow.pipeline import repository, service
+from leadflow.pipeline import service, status
 from leadflow.pipeline.repository import DeadLetterFilter
 from leadflow.pipeline.schemas import (
     TASK_NAME,
     AttemptOut,
     DeadLetterOut,
     DeadLetterPage,
+    PipelineStatus,
     QueueHealth,
     Replayed,
     ReplayFilter,
-    TaskHealth,
 )
 from leadflow.schemas import problem_responses
 
@@ -97,27 +97,11 @@ async def replay_many(body: ReplayFilter, session: SessionDep) -> Replayed:
 @router.get("/v1/queue", response_model=QueueHealth, responses=problem_responses(401))
 async def queue_health(session: SessionDep) -> QueueHealth:
     """Per task: jobs ready, scheduled, retrying, running and dead, and the oldest wait."""
-    current, recent = await repository.queue_health(session)
-    last_day = {row["task_name"]: row for row in recent}
-    names = sorted({row["task_name"] for row in current} | set(last_day))
-    by_name = {row["task_name"]: row for row in current}
-    tasks = []
-    for name in names:
-        now = by_name.get(name, {})
-        day = last_day.get(name, {})
-        oldest = now.get("oldest_ready_seconds")
-        tasks.append(
-            TaskHealth(
-                task=name,
-                ready=now.get("ready", 0),
-                scheduled=now.get("scheduled", 0),
-                retrying=now.get("retrying", 0),
-                running=now.get("running", 0),
-                dead_letters=now.get("dead_letters", 0),
-                oldest_ready_seconds=float(oldest) if oldest is not None else None,
-                retries_24h=day.get("retries", 0),
-                dead_24h=day.get("dead", 0),
-                stalled_24h=day.get("stalled", 0),
-            )
-        )
-    return QueueHealth(tasks=tasks)
+    return QueueHealth(tasks=await status.queue(session))
+
+
+@router.get("/v1/status", response_model=PipelineStatus, responses=problem_responses(401))
+async def pipeline_status(session: SessionDep, runtime: RuntimeDep) -> PipelineStatus:
+    """Workers and their last heartbeats, the queue per task (depth, oldest wait), and the
+    stages whose leads wait longer than ``pipeline.stuck_after``; ``healthy`` sums it up."""
+    return await status.status(session, runtime.config)

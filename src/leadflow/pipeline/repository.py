@@ -1,4 +1,4 @@
-"""All SQL of the pipeline engine: attempts, dead letters, timers, queue health.
+"""All SQL of the pipeline engine: attempts, dead letters, timers, queue health, workers.
 
 The queue's own tables belong to procrastinate; we read them, and change them
 only through procrastinate's SQL functions (retry, cancel), inside our
@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadflow.models import JobAttempt, Lead, LeadStatus
+from leadflow.db import lock_id
+from leadflow.models import JobAttempt, Lead, LeadStatus, WorkerHeartbeat
 
 INTERNAL_STAGES = (
     LeadStatus.RECEIVED,
@@ -203,3 +205,80 @@ async def queue_health(session: AsyncSession) -> tuple[list[Any], list[Any]]:
     current = (await session.execute(text(_HEALTH))).mappings().all()
     recent = (await session.execute(text(_RECENT))).mappings().all()
     return list(current), list(recent)
+
+
+async def beat(session: AsyncSession, heartbeat: WorkerHeartbeat) -> None:
+    """Write a worker's heartbeat row (insert or replace), stamped with the database's clock."""
+    values = {
+        "name": heartbeat.name,
+        "host": heartbeat.host,
+        "pid": heartbeat.pid,
+        "kind": heartbeat.kind,
+        "state": heartbeat.state,
+        "concurrency": heartbeat.concurrency,
+        "queue_worker_id": heartbeat.queue_worker_id,
+        "outages": heartbeat.outages,
+        "started_at": heartbeat.started_at,
+        "beat_at": func.now(),
+    }
+    statement = insert(WorkerHeartbeat).values(values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[WorkerHeartbeat.name],
+            set_={key: statement.excluded[key] for key in values if key != "name"},
+        )
+    )
+
+
+async def forget_workers(session: AsyncSession, silent_for: timedelta) -> None:
+    """Drop the rows of workers that have not been heard of for ``silent_for``."""
+    await session.execute(
+        delete(WorkerHeartbeat).where(WorkerHeartbeat.beat_at < func.now() - silent_for)
+    )
+
+
+_WORKERS = text("""
+SELECT w.name, w.host, w.pid, w.kind, w.state, w.concurrency, w.outages, w.started_at,
+    w.beat_at, extract(epoch FROM now() - w.beat_at) AS silent_seconds,
+    (SELECT count(*) FROM procrastinate_jobs AS j
+     WHERE j.worker_id = w.queue_worker_id AND j.status = 'doing') AS running_jobs
+FROM worker_heartbeats AS w
+ORDER BY w.beat_at DESC
+""")
+
+
+async def workers(session: AsyncSession) -> list[Any]:
+    """Every worker's row, the latest heartbeat first, with the jobs it runs now."""
+    return list((await session.execute(_WORKERS)).mappings().all())
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Leads that have waited in one internal stage for longer than allowed."""
+
+    status: str
+    leads: int
+    oldest: datetime
+
+
+async def waiting_leads(session: AsyncSession, longer_than: timedelta) -> list[Waiting]:
+    """Per internal stage, the leads that have been in it for more than ``longer_than``."""
+    query = (
+        select(Lead.status, func.count(), func.min(Lead.status_changed_at))
+        .where(
+            Lead.status.in_([s.value for s in INTERNAL_STAGES]),
+            Lead.status_changed_at < func.now() - longer_than,
+        )
+        .group_by(Lead.status)
+        .order_by(Lead.status)
+    )
+    rows = (await session.execute(query)).all()
+    return [Waiting(status=str(s), leads=int(n), oldest=oldest) for s, n, oldest in rows]
+
+
+async def try_lock(session: AsyncSession, scope: str) -> bool:
+    """Take a transaction lock on ``scope`` unless another transaction holds it."""
+    got = await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": lock_id(scope)}
+    )
+    return bool(got)

@@ -66,3 +66,32 @@ class TaskHealth(BaseModel):
 
 class QueueHealth(BaseModel):
     tasks: list[TaskHealth]
+
+
+class WorkerStatus(BaseModel):
+    name: str = Field(description="host:pid:kind")
+    kind: str = Field(description="worker (leadflow worker) or embedded (inside leadflow serve)")
+    state: str = Field(description="starting, running, reconnecting, stopping or stopped")
+    alive: bool = Field(description="Its last heartbeat is recent (within pipeline.stalled_after)")
+    last_heartbeat: datetime
+    seconds_since_heartbeat: float
+    started_at: datetime
+    concurrency: int
+    running_jobs: int
+    outages: int = Field(description="Database outages it rode through since it started")
+
+
+class StageWaiting(BaseModel):
+    stage: str
+    leads: int = Field(description="Leads in this stage for longer than pipeline.stuck_after")
+    oldest_since: datetime
+
+
+class PipelineStatus(BaseModel):
+    healthy: bool = Field(
+        description="A worker is alive, and no lead waits longer than pipeline.stuck_after"
+    )
+    problems: list[str]
+    workers: list[WorkerStatus]
+    queue: list[TaskHealth]
+    waiting: list[StageWaiting]

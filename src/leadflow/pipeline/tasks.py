@@ -8,6 +8,7 @@ scheduled hours ahead would hold back every other job of the lead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -27,7 +28,7 @@ from leadflow.jobs import defer, job_app
 from leadflow.leads import repository as leads
 from leadflow.models import Lead, LeadStatus
 from leadflow.models.base import utcnow
-from leadflow.pipeline import repository, service
+from leadflow.pipeline import service, watchdog
 from leadflow.pipeline.retry import Decision
 from leadflow.pipeline.stages import STAGES, STARTABLE
 from leadflow.scoring.service import rescore, rescore_decaying, rescore_outdated, score_note
@@ -51,6 +52,10 @@ class RecordedRetry(procrastinate.BaseRetryStrategy):
             if exception.decision.retry_at is None:
                 return None
             return procrastinate.RetryDecision(retry_at=exception.decision.retry_at)
+        if isinstance(exception, asyncio.CancelledError):
+            # Cancelled by a stopping worker after its grace period: its transaction
+            # rolled back, nothing of it happened; another worker runs it at once.
+            return procrastinate.RetryDecision(retry_in={"seconds": 0})
         # Failures the middleware did not see (the database was unreachable): soon again.
         return procrastinate.RetryDecision(retry_in={"seconds": 30})
 
@@ -430,13 +435,18 @@ def _crm_lead(lead: Lead) -> CrmLead:
 )
 async def recover_stalled(context: procrastinate.JobContext, timestamp: int) -> int:
     """Requeue jobs whose worker died (kill -9, lost machine): heartbeats stopped."""
-    rt = runtime.current()
-    stalled = await context.app.job_manager.get_stalled_jobs(
+    return await requeue_stalled(runtime.current(), besides=context.job.id)
+
+
+async def requeue_stalled(rt: runtime.Runtime, *, besides: int | None = None) -> int:
+    """Requeue the running jobs of workers that are gone (unregistered, or silent for
+    ``pipeline.stalled_after``), each in a transaction of its own; how many."""
+    stalled = await rt.jobs.job_manager.get_stalled_jobs(
         seconds_since_heartbeat=rt.config.pipeline.stalled_after.total_seconds()
     )
     count = 0
     for job in stalled:
-        if job.id is None or job.id == context.job.id:
+        if job.id is None or job.id == besides:
             continue
         async with transaction(rt.sessions) as session:
             await service.record_stall(session, job.id, job.task_name, job.task_kwargs)
@@ -459,20 +469,8 @@ async def rescore_stale(timestamp: int) -> int:
 @job_app.periodic(cron="* * * * *", periodic_id="stuck-leads")
 @job_app.task(name="lead.check_stuck", queue=MAINTENANCE, queueing_lock="lead.check_stuck")
 async def check_stuck_leads(timestamp: int) -> int:
-    """Flag leads left in an internal stage with nothing queued for them, and requeue them."""
+    """Requeue leads left in an internal stage with nothing queued for them, and alert
+    on stages whose leads wait too long (the API processes run the same check)."""
     rt = runtime.current()
-    async with transaction(rt.sessions) as session:
-        stuck = await repository.stuck_leads(session, rt.config.pipeline.stuck_after)
-        for lead in stuck:
-            await leads.add_event(
-                session,
-                lead.id,
-                "alert.lead_stuck",
-                {
-                    "status": lead.status,
-                    "since": lead.status_changed_at.isoformat(),
-                    "action": "requeued",
-                },
-            )
-            await _queue_once(session, process_lead, f"lead.process:{lead.id}", str(lead.id))
-    return len(stuck)
+    findings = await watchdog.check(rt, rt.notifier)
+    return 0 if findings is None else findings.requeued

@@ -1,0 +1,291 @@
+"""Database outages under running processes: the pipeline comes back by itself.
+
+A private PostgreSQL cluster (tests/pgcluster.py) is restarted and stopped under
+real `leadflow serve` and `leadflow worker` processes while leads are submitted
+before, during and after; the client retries 503s and refused connections with
+the same Idempotency-Key, as a form tool would. Nothing the test does touches the
+workers: every acknowledged lead must reach `synced` on its own, exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from leadflow.connectors.fakes import RecordingCrm
+from tests.pgcluster import Cluster
+from tests.processes import (
+    Process,
+    free_port,
+    lead_ids,
+    scalar,
+    submit,
+    submitting,
+    timeline_counts,
+    wait_final,
+    wait_ready,
+)
+
+CONFIG = """
+intake:
+  rate_limits: {{per_ip: 100000/minute, per_form: 100000/minute}}
+forms:
+  contact: {{}}
+pipeline:
+  heartbeat: 1s
+  stalled_after: 3s
+  stop_grace: 5s
+  retry: {{default: [1s, 1s, 2s, 2s, 5s, 10s]}}
+connectors:
+  crm: {{kind: recording, path: {crm}}}
+"""
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    cluster = Cluster()
+    yield cluster
+    cluster.destroy()
+
+
+def _env(tmp_path: Path, url: str) -> dict[str, str]:
+    config = tmp_path / "leadflow.yaml"
+    config.write_text(CONFIG.format(crm=tmp_path / "crm.jsonl"))
+    return {
+        **os.environ,
+        "LEADFLOW_DATABASE_URL": url,
+        "LEADFLOW_ADMIN_TOKEN": "t",
+        "LEADFLOW_DATA_DIR": str(tmp_path),
+        "LEADFLOW_CONFIG": str(config),
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+    }
+
+
+def _assert_each_lead_once(url: str, tmp_path: Path, acknowledged: dict[str, str]) -> None:
+    n = len(acknowledged)
+    assert lead_ids(url) == set(acknowledged.values())  # none lost, none extra
+    assert timeline_counts(url) == {
+        "received": (n, n),
+        "lead.route": (n, n),
+        "crm.synced": (n, n),
+    }
+    creates = [c for c in RecordingCrm(tmp_path / "crm.jsonl").calls() if c["action"] == "create"]
+    assert sorted(c["lead"]["lead_id"] for c in creates) == sorted(acknowledged.values())
+
+
+def _count_or_none(url: str, sql: str) -> int | None:
+    """``sql``'s count, or None while the database or the table is not there yet."""
+    try:
+        return int(scalar(url, sql))
+    except psycopg.Error:
+        return None
+
+
+def _wait_running(url: str, worker: Process) -> None:
+    sql = f"SELECT count(*) FROM worker_heartbeats WHERE pid = {worker.pid} AND state = 'running'"
+    deadline = time.monotonic() + 30
+    while _count_or_none(url, sql) != 1:
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.1)
+
+
+def _keys(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}-{i}" for i in range(n)]
+
+
+@pytest.mark.slow
+def test_a_worker_waits_for_the_schema_and_rides_through_restarts(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, cluster.url)
+    worker = Process(["worker", "--concurrency", "4"], env, tmp_path / "worker.log")
+    api: Process | None = None
+    acknowledged: dict[str, str] = {}
+    try:
+        # Started before the schema exists: it waits and says what for.
+        worker.wait_for_log("waiting for the database schema")
+        time.sleep(1)
+        assert worker.alive()
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        api = Process(["serve", "--no-worker", "--port", str(port)], env, tmp_path / "api.log")
+        wait_ready(base, api)  # serve migrated the database; the worker starts working
+        submit(base, _keys("before", 20), acknowledged)
+        wait_final(cluster.url, {"synced": 20}, timeout=30)
+
+        cluster.restart()  # a fast restart: every connection is cut
+        submit(base, _keys("restart", 20), acknowledged)
+        during = submitting(base, _keys("outage", 20), acknowledged)
+        cluster.stop()
+        time.sleep(5)
+        cluster.start()
+        during.join(timeout=60)
+        submit(base, _keys("after", 20), acknowledged)
+
+        wait_final(cluster.url, {"synced": 80}, timeout=90)
+        assert worker.alive(), worker.log()
+        assert api.alive(), api.log()
+    finally:
+        logs = worker.log()
+        worker.stop()
+        if api is not None:
+            api.stop()
+    _assert_each_lead_once(cluster.url, tmp_path, acknowledged)
+    assert "database outage: worker" in logs
+    assert "working again" in logs
+    assert "Side task" not in logs  # procrastinate's stop is the supervisor's business
+
+
+@pytest.mark.slow
+def test_the_embedded_worker_comes_back_and_readyz_tells_while_it_is_down(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, cluster.url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = Process(["serve", "--port", str(port)], env, tmp_path / "serve.log")
+    acknowledged: dict[str, str] = {}
+    try:
+        wait_ready(base, serve)
+        submit(base, _keys("before", 10), acknowledged)
+        during = submitting(base, _keys("outage", 10), acknowledged)
+        cluster.stop()
+        ready = httpx.get(f"{base}/readyz", timeout=5)
+        time.sleep(10)
+        cluster.start()
+        during.join(timeout=60)
+        submit(base, _keys("after", 10), acknowledged)
+        wait_final(cluster.url, {"synced": 30}, timeout=90)
+        back = httpx.get(f"{base}/readyz", timeout=5)
+        assert serve.alive()
+    finally:
+        logs = serve.log()
+        serve.stop()
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"].startswith("unreachable")
+    assert back.status_code == 200
+    assert back.json()["checks"]["worker"] == "ok"
+    _assert_each_lead_once(cluster.url, tmp_path, acknowledged)
+    assert "database outage: worker" in logs
+
+
+@pytest.mark.slow
+def test_workers_started_together_with_migrate_share_one_migration(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, cluster.url)
+    workers = [Process(["worker", "--migrate"], env, tmp_path / f"worker{i}.log") for i in range(3)]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    running = "SELECT count(*) FROM worker_heartbeats WHERE state = 'running'"
+    api: Process | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while _count_or_none(cluster.url, running) != 3:
+            assert time.monotonic() < deadline, [worker.log() for worker in workers]
+            time.sleep(0.2)
+        api = Process(["serve", "--no-worker", "--port", str(port)], env, tmp_path / "api.log")
+        wait_ready(base, api)
+        acknowledged: dict[str, str] = {}
+        submit(base, _keys("lead", 10), acknowledged)
+        wait_final(cluster.url, {"synced": 10}, timeout=30)
+    finally:
+        codes = [worker.stop() for worker in workers]
+        if api is not None:
+            api.stop()
+    assert codes == [0, 0, 0], [worker.log() for worker in workers]
+    assert not any("Traceback" in worker.log() for worker in workers)
+
+
+@pytest.mark.slow
+def test_a_deploy_that_restarts_every_worker_repeats_nothing(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """SIGTERM lets running jobs finish: no job is found stalled, none runs twice."""
+    env = _env(tmp_path, cluster.url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = Process(["serve", "--no-worker", "--port", str(port)], env, tmp_path / "api.log")
+    logs = tmp_path / "workers.log"
+    workers = [Process(["worker", "--concurrency", "4"], env, logs) for _ in range(2)]
+    acknowledged: dict[str, str] = {}
+    codes = []
+    try:
+        wait_ready(base, api)
+        submitter = submitting(base, _keys("deploy", 300), acknowledged)
+        for _ in range(3):  # a rolling deploy, three times over
+            time.sleep(0.7)
+            for i, old in enumerate(list(workers)):
+                workers[i] = Process(["worker", "--concurrency", "4"], env, logs)
+                _wait_running(cluster.url, workers[i])  # the new one works, then the old goes
+                codes.append(old.stop())
+        submitter.join(timeout=120)
+        wait_final(cluster.url, {"synced": 300}, timeout=90)
+    finally:
+        for worker in workers:
+            codes.append(worker.stop())
+        api.stop()
+    assert set(codes) == {0}
+    _assert_each_lead_once(cluster.url, tmp_path, acknowledged)
+    assert scalar(cluster.url, "SELECT count(*) FROM job_attempts WHERE outcome = 'stalled'") == 0
+
+
+@pytest.mark.slow
+def test_chaos_database_restarts_and_kill_9_lose_nothing_and_double_nothing(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, cluster.url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    logs = tmp_path / "chaos.log"
+    api = Process(["serve", "--no-worker", "--port", str(port)], env, logs)
+    workers = [Process(["worker", "--concurrency", "4"], env, logs) for _ in range(2)]
+    acknowledged: dict[str, str] = {}
+    rng = random.Random(20261203)
+    events = []
+    try:
+        wait_ready(base, api)
+        submitters = [submitting(base, _keys(f"chaos{n}", 250), acknowledged) for n in range(4)]
+        for _ in range(10):
+            time.sleep(rng.uniform(0.3, 1.5))
+            what = rng.choice(["restart", "outage", "kill worker", "kill worker", "kill api"])
+            events.append(what)
+            if what == "restart":
+                cluster.restart(rng.choice(["fast", "immediate"]))
+            elif what == "outage":
+                cluster.stop(rng.choice(["fast", "immediate"]))
+                time.sleep(rng.uniform(1, 4))
+                cluster.start()
+            elif what == "kill worker":
+                victim = workers.pop(rng.randrange(len(workers)))
+                os.kill(victim.pid, signal.SIGKILL)
+                victim.kill()
+                workers.append(Process(["worker", "--concurrency", "4"], env, logs))
+            else:
+                os.kill(api.pid, signal.SIGKILL)
+                api.kill()
+                api = Process(["serve", "--no-worker", "--port", str(port)], env, logs)
+                wait_ready(base, api)
+        chaos_over = time.monotonic()
+        for submitter in submitters:
+            submitter.join(timeout=180)
+        submitted = time.monotonic()
+        assert len(acknowledged) == 1000
+        wait_final(cluster.url, {"synced": 1000}, timeout=180)
+        print(f"submitted {submitted - chaos_over:.1f} s after the chaos, all synced "
+              f"{time.monotonic() - submitted:.1f} s later")
+        assert all(worker.alive() for worker in workers), events
+    finally:
+        for worker in workers:
+            worker.stop()
+        api.stop()
+    _assert_each_lead_once(cluster.url, tmp_path, acknowledged)
+    print("chaos:", events)
