@@ -42,8 +42,9 @@ check-migrations: $(STAMP) ## Fail if the models and the migrations disagree (al
 bench-intake: $(STAMP) ## Intake throughput and latency vs a bare FastAPI endpoint
 	$(BIN)/python -m bench.intake
 
-bench-pipeline: $(STAMP) ## Leads/s through the pipeline (1 and 2 workers) and latency at 50/s
+bench-pipeline: $(STAMP) ## Leads/s (1 and 2 workers), latency at 50/s, recovery after a 30 s outage
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.outage
 
 bench-dedup: $(STAMP) ## Pairwise precision, recall, F1 of leadflow dedup vs Splink (fake_1000, FEBRL3, FEBRL4)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
