@@ -47,7 +47,9 @@ class Cluster:
             conf.write(
                 f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
                 f"unix_socket_directories = ''\nmax_connections = {max_connections}\n"
-                "fsync = off\n"  # a crash of the server, not of the machine: the OS keeps what was written
+                # fsync off: the tests crash the server, never the machine, and the OS
+                # keeps what the server wrote; commits stay synchronous (no loss).
+                "fsync = off\n"
             )
         self.start()
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "leadflow")
