@@ -66,11 +66,12 @@ async def steady(people: People, base: str, rate: float, until: float, load: Loa
                 load.refused += 1
                 await asyncio.sleep(min(float(response.headers.get("Retry-After", "1")), 1.0))
 
-        tasks, t0, i = [], time.time(), 0
-        while time.time() < until:
+        t0 = time.time()
+        bodies = [people.payload() for _ in range(int((until - t0) * rate))]  # made up front
+        tasks, t0 = [], time.time()
+        for i, body in enumerate(bodies):
             await asyncio.sleep(max(0.0, t0 + i / rate - time.time()))
-            tasks.append(asyncio.create_task(one(people.payload())))
-            i += 1
+            tasks.append(asyncio.create_task(one(body)))
         await asyncio.gather(*tasks)
 
 

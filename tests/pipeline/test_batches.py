@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import procrastinate
 import psycopg
 import pytest
 from fastapi import FastAPI
@@ -429,3 +430,42 @@ async def test_a_possible_duplicate_in_a_batch_and_the_leads_after_it(
     assert (survivor["first_name"], survivor["last_name"]) == ("Dora", "Lind")
     synced = sorted(c["lead"]["lead_id"] for c in RecordingCrm(crm_log).calls())
     assert synced == sorted([ben, dora, carl])
+
+
+class _Unreachable:
+    """The queue as a worker sees it while the database restarts: giving a job back fails
+    with a connection error; finishing it would go through (another pooled connection)."""
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+        self.finished: list[int] = []
+
+    async def retry_job(self, job: Any, retry_at: Any = None) -> None:
+        raise procrastinate.exceptions.ConnectorException("connection failed: shutting down")
+
+    async def finish_job(self, job: Any, **kwargs: Any) -> None:
+        self.finished.append(job.id)
+        await self.manager.finish_job(job, **kwargs)
+
+
+async def test_a_taken_job_that_cannot_be_given_back_is_never_finished(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], monkeypatch: Any
+) -> None:
+    """Found by bench-pipeline's outage run: a batch failed as the database went down, the
+    give-back failed too, and the taken job was finished as done, its lead left `received`."""
+    (lead_id,) = await submitted(client, {"email": "taken@acme.de"})
+    manager = app.state.runtime.jobs.job_manager
+    worker_id = await manager.register_worker()
+    job = await manager.fetch_job(queues=["leads"], worker_id=worker_id)
+    assert job is not None
+    monkeypatch.setattr(tasks, "stop_after_delay", lambda _: tasks.stop_after_delay(0.5))
+    unreachable = _Unreachable(manager)
+
+    await tasks._settle(unreachable, [job], done=False)  # type: ignore[arg-type]
+
+    assert unreachable.finished == []
+    assert job_states(db) == [("lead.process", "doing")]  # requeued when the worker run ends
+    await manager.unregister_worker(worker_id)
+    assert await tasks.requeue_stalled(app.state.runtime) == 1
+    await drain(app, concurrency=1)
+    assert statuses(db, [lead_id]) == ["synced"]

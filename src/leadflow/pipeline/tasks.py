@@ -18,6 +18,12 @@ from typing import Any
 
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import (
+    AsyncRetrying,
+    retry_if_not_exception_type,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from leadflow import runtime
 from leadflow.config import Config
@@ -165,16 +171,37 @@ async def _settle(
     for job in jobs:
         if not done:
             try:
-                await manager.retry_job(job, retry_at=utcnow())
+                await _give_back(manager, job)
                 continue
-            except Exception:  # the same step of its lead waits again (its queueing lock)
+            except procrastinate.exceptions.UniqueViolation:
+                # The same step of its lead waits again (its queueing lock): that copy runs.
                 logger.warning("job %s not given back: finished, its copy waits", job.id)
+            except Exception:
+                # Never finish a job whose leads were not processed: left ``doing``, it is
+                # requeued when this worker's run ends (the database went away) or dies.
+                logger.exception("job %s not given back: it stays doing until requeued", job.id)
+                continue
         try:
             await manager.finish_job(
                 job, status=procrastinate.jobs.Status.SUCCEEDED, delete_job=False
             )
         except Exception:
             logger.exception("job %s stays doing until this worker stops", job.id)
+
+
+async def _give_back(
+    manager: procrastinate.manager.JobManager, job: procrastinate.jobs.Job
+) -> None:
+    """Put a taken job back in the queue, trying again for a while when the database is
+    unreachable (a restart takes seconds); a queueing-lock conflict is raised at once."""
+    async for attempt in AsyncRetrying(
+        wait=wait_random_exponential(multiplier=0.25, max=2),
+        stop=stop_after_delay(15),
+        retry=retry_if_not_exception_type(procrastinate.exceptions.UniqueViolation),
+        reraise=True,
+    ):
+        with attempt:
+            await manager.retry_job(job, retry_at=utcnow())
 
 
 def _leads_of(job: procrastinate.jobs.Job) -> list[uuid.UUID]:
