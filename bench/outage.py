@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import socket
@@ -24,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import aiohttp
 import httpx
 import psycopg
 
@@ -44,27 +46,35 @@ class Load:
 
 
 async def steady(people: People, base: str, rate: float, until: float, load: Load) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+    """Submit at ``rate`` until ``until``, every submission retried until acknowledged.
+
+    aiohttp with at most 64 connections, like a crowd of browsers behind a proxy:
+    httpx's pool spends O(n^2) time choosing among a thousand waiting requests."""
+    connector = aiohttp.TCPConnector(limit=64)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as client:
 
         async def one(body: dict[str, str]) -> None:
             key, first = secrets.token_hex(8), time.time()
             while True:
                 try:
-                    response = await client.post(
+                    async with client.post(
                         f"/v1/forms/{FORM}/submissions", json=body, headers={"Idempotency-Key": key}
-                    )
-                except httpx.TransportError:
+                    ) as response:
+                        status, text = response.status, await response.text()
+                        retry_after = response.headers.get("Retry-After", "1")
+                except (aiohttp.ClientError, TimeoutError):
                     load.refused += 1
                     await asyncio.sleep(1)
                     continue
-                if response.status_code == 202:
-                    load.tried[response.json()["lead_id"]] = first
+                if status == 202:
+                    load.tried[json.loads(text)["lead_id"]] = first
                     return
-                if response.status_code != 503:
-                    load.errors.append(f"{response.status_code} {response.text[:200]}")
+                if status != 503:
+                    load.errors.append(f"{status} {text[:200]}")
                     return
                 load.refused += 1
-                await asyncio.sleep(min(float(response.headers.get("Retry-After", "1")), 1.0))
+                await asyncio.sleep(min(float(retry_after), 1.0))
 
         t0 = time.time()
         bodies = [people.payload() for _ in range(int((until - t0) * rate))]  # made up front
