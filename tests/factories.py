@@ -11,6 +11,7 @@ speaks in lead fields and posts what a browser would.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,9 +41,18 @@ _numbers = itertools.count(1)
 # --- the test config ---------------------------------------------------------------------
 
 
-def config(*more_yaml: str) -> Config:
-    """The test config (tests/conftest.py), with ``more_yaml`` appended."""
-    return load_config_text(TEST_CONFIG + "".join(more_yaml), "test.yaml")
+def config_yaml(*more_yaml: str, forms: str | None = None) -> str:
+    """The test config's text (tests/conftest.py) with ``more_yaml`` appended; ``forms``
+    (a whole top-level ``forms:`` block) in place of its own forms."""
+    text = TEST_CONFIG
+    if forms is not None:
+        text = re.sub(r"^forms:\n(?:[ \t].*\n|\n)*", forms.strip("\n") + "\n", text, flags=re.M)
+    return text + "".join(more_yaml)
+
+
+def config(*more_yaml: str, forms: str | None = None) -> Config:
+    """The test config, with ``more_yaml`` appended and ``forms`` in place of its forms."""
+    return load_config_text(config_yaml(*more_yaml, forms=forms), "test.yaml")
 
 
 def crm_yaml(crm_log: Path, *, retry: Sequence[str] = ("10s", "1m", "1h")) -> str:
@@ -69,9 +79,10 @@ def inputs(form_key: str = "contact", /, *, consent: Iterable[str] = (), **field
     """What the test form ``form_key`` posts for these lead fields: each under the form's
     own input name where it maps one (``contact``: name, org, tel, msg; ``open``: Mail),
     anything else under the name given, and a ticked box per consent purpose."""
-    form = _FORMS[form_key]
-    own_name = {target: name for name, target in reversed(form.fields.items())}
-    boxes = {item.purpose: item.input_name for item in form.consent}
+    form = _FORMS.get(form_key)  # a form of a test's own config: its names as given
+    mapping = form.fields if form else {}
+    own_name = {target: name for name, target in reversed(mapping.items())}
+    boxes = {item.purpose: item.input_name for item in form.consent} if form else {}
     posted = {own_name.get(name, name): value for name, value in fields.items()}
     for purpose in consent:
         posted[boxes[purpose]] = "yes"
