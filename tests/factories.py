@@ -27,9 +27,9 @@ from leadflow.db import transaction
 from leadflow.dedup.matching import Kind, normalise
 from leadflow.models import Account, Activity, Lead, LeadStatus
 from leadflow.models.base import Base, utcnow
-from leadflow.validation.email import EmailKind, EmailQuality, analyse_email
-from leadflow.validation.phone import PhoneQuality, analyse_phone
-from leadflow.validation.service import company_domain
+from leadflow.validation.email import analyse_email
+from leadflow.validation.phone import analyse_phone
+from leadflow.validation.service import company_domain, contact_flags
 from tests.conftest import TEST_CONFIG
 
 Row = dict[str, Any]
@@ -190,7 +190,9 @@ def _validated(values: Row, region: str | None) -> Row:
         "phone_valid": phone.valid,
         "phone_region": phone.region,
         "company_domain": domain,
-        "flags": _flags(values, email, phone),
+        "flags": contact_flags(
+            email, phone, given_email=values.get("email"), given_phone=values.get("phone")
+        ),
         "spam_score": 0,
         "spam_reasons": [],
     }
@@ -200,18 +202,6 @@ def _validated(values: Row, region: str | None) -> Row:
         "company_domain": domain,
         "quality": quality,
     }
-
-
-def _flags(values: Row, email: EmailQuality, phone: PhoneQuality) -> list[str]:
-    """The contact flags the validation step raises (it adds deliverability's when it checks)."""
-    flags = []
-    if not email.valid:
-        flags.append("invalid_email" if values.get("email") else "no_email")
-    elif email.kind is not EmailKind.BUSINESS and email.kind is not None:
-        flags.append(f"{email.kind.value}_email")
-    if not phone.valid:
-        flags.append("invalid_phone" if values.get("phone") else "no_phone")
-    return flags
 
 
 def _reason(owner: str | None, queue: str | None) -> Row:
