@@ -9,6 +9,7 @@ import pytest
 
 from leadflow import migrate
 from tests.conftest import _create_database, _drop_database
+from tests.factories import submit
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:
@@ -36,10 +37,7 @@ def test_downgrade_to_nothing_and_back(server_url: str) -> None:
 async def test_timeline_and_consent_rows_cannot_be_edited(
     client: Any, db: psycopg.Connection[dict[str, Any]]
 ) -> None:
-    await client.post(
-        "/v1/forms/contact/submissions",
-        json={"email": "ledger@acme.de", "consent_marketing_email": "yes"},
-    )
+    await submit(client, email="ledger@acme.de", consent=["marketing_email"])
     for table, column in (("lead_events", "type"), ("consent_records", "purpose")):
         with pytest.raises(psycopg.errors.RestrictViolation, match="append-only"):
             db.execute(f"UPDATE {table} SET {column} = 'tampered'")

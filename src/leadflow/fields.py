@@ -24,19 +24,22 @@ class LeadField:
     kind: Kind = Kind.TEXT
     max_length: int = 255
     label: str = ""
+    autocomplete: str = "off"  # the HTML autocomplete token a browser fills the input with
+    stored: bool = True  # a column of the lead; False for an input intake turns into others
 
 
 _FIELDS = [
     # identity
-    LeadField("email", Kind.EMAIL, 320, "Work email"),
-    LeadField("phone", Kind.PHONE, 64, "Phone"),
-    LeadField("first_name", label="First name"),
-    LeadField("last_name", label="Last name"),
-    LeadField("full_name", label="Name"),  # split into first/last name on intake
-    LeadField("company", label="Company"),
-    LeadField("title", label="Job title"),
-    LeadField("country", Kind.TEXT, 64, "Country"),
-    LeadField("website", Kind.URL, 2048, "Website"),
+    LeadField("email", Kind.EMAIL, 320, "Work email", "email"),
+    LeadField("phone", Kind.PHONE, 64, "Phone", "tel"),
+    LeadField("first_name", label="First name", autocomplete="given-name"),
+    LeadField("last_name", label="Last name", autocomplete="family-name"),
+    # split into first/last name on intake
+    LeadField("full_name", label="Name", autocomplete="name", stored=False),
+    LeadField("company", label="Company", autocomplete="organization"),
+    LeadField("title", label="Job title", autocomplete="organization-title"),
+    LeadField("country", Kind.TEXT, 64, "Country", "country-name"),
+    LeadField("website", Kind.URL, 2048, "Website", "url"),
     LeadField("street", label="Street address"),
     LeadField("city", label="City"),
     LeadField("postcode", max_length=32, label="Postcode"),
@@ -58,6 +61,7 @@ _FIELDS = [
 ]
 
 LEAD_FIELDS: dict[str, LeadField] = {f.name: f for f in _FIELDS}
+STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in _FIELDS if f.stored)  # lead columns
 
 SOURCE_FIELDS = (
     "utm_source",
@@ -70,6 +74,8 @@ SOURCE_FIELDS = (
     "landing_url",
     "referrer",
 )
+# The source fields a landing page's query string carries (``?utm_source=...&gclid=...``).
+URL_SOURCE_FIELDS = tuple(f for f in SOURCE_FIELDS if f not in ("landing_url", "referrer"))
 
 # Inputs every form understands, set by the hosted form and the JS snippet.
 HONEYPOT_DEFAULT = "_gotcha"

@@ -15,21 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.dedup import repository as dedup_repository
 from leadflow.models import Lead, LeadStatus
+from tests.factories import dedup_step, inputs, lead_view, submissions_url, submit
 from tests.pipeline.conftest import drain
 
-URL = "/v1/forms/contact/submissions"
 Row = dict[str, Any]
-
-
-async def submit(client: httpx.AsyncClient, **fields: str) -> str:
-    response = await client.post(URL, json=fields)
-    assert response.status_code == 202, response.text
-    return str(response.json()["lead_id"])
-
-
-async def get(client: httpx.AsyncClient, auth: dict[str, str], lead_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = (await client.get(f"/v1/leads/{lead_id}", headers=auth)).json()
-    return body
+# Tests of later stages import these two from here; new ones take them from tests.factories.
+get = lead_view
 
 
 async def test_a_returning_person_updates_their_lead(
@@ -38,22 +29,22 @@ async def test_a_returning_person_updates_their_lead(
     first = await submit(
         client,
         email="ana.weber@gmail.com",
-        name="Ana Weber",
+        full_name="Ana Weber",
         utm_source="google",
-        consent_marketing_email="yes",
+        consent=["marketing_email"],
     )
     await drain(app)
     second = await submit(
         client,
         email="AnaWeber+webinar@googlemail.com",
-        tel="030 901820",
+        phone="030 901820",
         title="Head of Sales",
-        msg="We spoke last week; ready for a quote.",
+        message="We spoke last week; ready for a quote.",
         utm_source="newsletter",
     )
     await drain(app)
 
-    survivor, merged = await get(client, auth, first), await get(client, auth, second)
+    survivor, merged = await lead_view(client, auth, first), await lead_view(client, auth, second)
     assert merged["status"] == "merged"
     assert merged["duplicate_of"] == first
     assert survivor["status"] == "synced"
@@ -68,8 +59,8 @@ async def test_a_returning_person_updates_their_lead(
     assert event["detail"]["duplicate"] == second
     assert event["detail"]["rule"] == "same_email"
     assert "email" in event["detail"]["matched_keys"]
-    step = next(e for e in merged["timeline"] if e["type"] == "lead.dedup")
-    assert (step["detail"]["decision"], step["detail"]["survivor"]) == ("same", first)
+    step = dedup_step(merged)
+    assert (step["decision"], step["survivor"]) == ("same", first)
     # the duplicate is no second contact in the CRM; the survivor's record is updated
     assert [e["type"] for e in survivor["timeline"]][-1] == "crm.updated"
     assert merged["external_ids"] == {}
@@ -85,9 +76,10 @@ async def test_a_retried_submission_hears_its_first_answer_after_a_merge(
     await submit(client, email="once@acme.de")
     await drain(app)
     headers = {"Idempotency-Key": "visit-2"}
-    first = await client.post(URL, json={"email": "once@acme.de", "msg": "again"}, headers=headers)
+    again = inputs(email="once@acme.de", message="again")
+    first = await client.post(submissions_url(), json=again, headers=headers)
     await drain(app)  # merged into the first lead meanwhile
-    retry = await client.post(URL, json={"email": "once@acme.de", "msg": "again"}, headers=headers)
+    retry = await client.post(submissions_url(), json=again, headers=headers)
 
     assert retry.json() == first.json()
 
@@ -95,34 +87,30 @@ async def test_a_retried_submission_hears_its_first_answer_after_a_merge(
 async def test_the_same_phone_is_the_same_person_and_strangers_stay_apart(
     app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    first = await submit(client, email="ben@acme.de", tel="+49 30 901820")
-    other = await submit(client, email="carla@acme.de", tel="+49 30 901821")
+    first = await submit(client, email="ben@acme.de", phone="+49 30 901820")
+    other = await submit(client, email="carla@acme.de", phone="+49 30 901821")
     await drain(app)
-    response = await client.post("/v1/forms/open/submissions", json={"phone": "+49 30 901820"})
+    again = await submit(client, "open", phone="+49 30 901820")
     await drain(app)  # merged before the colleague arrives (a worker may run both at once)
-    colleague = await submit(client, email="dora@acme.de", tel="030 901820")  # same switchboard
+    colleague = await submit(client, email="dora@acme.de", phone="030 901820")  # same switchboard
     await drain(app)
 
-    again = str(response.json()["lead_id"])
-    merged = await get(client, auth, again)
+    merged = await lead_view(client, auth, again)
     assert merged["duplicate_of"] == first
-    assert (await get(client, auth, other))["duplicate_of"] is None
-    step = next(e for e in merged["timeline"] if e["type"] == "lead.dedup")
-    assert step["detail"]["rule"] == "same_phone"
-    apart = await get(client, auth, colleague)
+    assert (await lead_view(client, auth, other))["duplicate_of"] is None
+    assert dedup_step(merged)["rule"] == "same_phone"
+    apart = await lead_view(client, auth, colleague)
     assert apart["duplicate_of"] is None
-    step = next(e for e in apart["timeline"] if e["type"] == "lead.dedup")
-    assert step["detail"]["decision"] == "possible"  # linked for a person, never merged
-    assert [(p["lead"], p["rule"]) for p in step["detail"]["possible"]] == [
-        (first, "different_emails")
-    ]
+    step = dedup_step(apart)
+    assert step["decision"] == "possible"  # linked for a person, never merged
+    assert [(p["lead"], p["rule"]) for p in step["possible"]] == [(first, "different_emails")]
 
 
 async def test_two_tabs_at_the_same_moment_end_as_one_lead(
     app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
 ) -> None:
     for n in range(8):  # eight different submissions of one person, all queued
-        await submit(client, email="race@acme.de", msg=f"attempt {n}")
+        await submit(client, email="race@acme.de", message=f"attempt {n}")
 
     await asyncio.gather(*(drain(app, concurrency=4) for _ in range(3)))
 
@@ -142,10 +130,10 @@ async def test_a_survivor_merged_by_a_person_meanwhile_is_not_merged_into(
     db: psycopg.Connection[Row],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = await submit(client, email="ana@acme.de", name="Ana Weber")
-    other = await submit(client, email="zoe@acme.de", name="Zoe Brandt")
+    first = await submit(client, email="ana@acme.de", full_name="Ana Weber")
+    other = await submit(client, email="zoe@acme.de", full_name="Zoe Brandt")
     await drain(app)
-    again = await submit(client, email="ana@acme.de", name="Ana Weber", msg="me again")
+    again = await submit(client, email="ana@acme.de", full_name="Ana Weber", message="me again")
     lock_lead = dedup_repository.lock_lead
 
     async def a_person_merges_first(session: AsyncSession, lead_id: uuid.UUID) -> Lead | None:

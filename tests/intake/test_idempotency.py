@@ -11,8 +11,9 @@ import psycopg
 from leadflow.db import lock_id
 from leadflow.intake.idempotency import fingerprint
 from tests.conftest import count
+from tests.factories import submissions_url
 
-URL = "/v1/forms/contact/submissions"
+URL = submissions_url()
 Row = dict[str, Any]
 
 

@@ -17,6 +17,7 @@ from leadflow.app import create_app
 from leadflow.config import load_config_text
 from leadflow.settings import Settings
 from tests.conftest import count
+from tests.factories import submissions_url
 
 LIMITED = """
 intake:
@@ -24,7 +25,7 @@ intake:
 forms:
   contact: {}
 """
-URL = "/v1/forms/contact/submissions"
+URL = submissions_url()
 
 
 @pytest.fixture

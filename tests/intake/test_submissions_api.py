@@ -11,8 +11,9 @@ import psycopg
 import pytest
 
 from tests.conftest import CLIENT_IP, count
+from tests.factories import lead_row, submissions_url
 
-URL = "/v1/forms/contact/submissions"
+URL = submissions_url()
 PERSON = {
     "email": "ana.weber@acme.de",
     "name": "Ana van der Berg",
@@ -24,12 +25,6 @@ PERSON = {
     "favourite_colour": "teal",
 }
 Row = dict[str, Any]
-
-
-def lead_row(db: psycopg.Connection[Row], lead_id: str) -> Row:
-    row = db.execute("SELECT * FROM leads WHERE id = %s", (lead_id,)).fetchone()
-    assert row is not None, f"lead {lead_id} was not stored"
-    return row
 
 
 async def test_json_submission_becomes_a_lead_with_its_first_job(
@@ -248,7 +243,7 @@ async def test_bad_input_gets_a_problem_and_stores_nothing(
             "text/plain",
         ),
         (await client.post(URL, content=b"email=a@b.de"), 415, "Content-Type"),
-        (await client.post("/v1/forms/nope/submissions", json=PERSON), 404, "nope"),
+        (await client.post(submissions_url("nope"), json=PERSON), 404, "nope"),
         (await client.post(URL, json={"name": "No Contact"}), 422, "email"),
         (await client.post(URL, json={"email": "not-an-address", "tel": "call me"}), 422, "phone"),
         (await client.post(URL, json={"email": "a@acme.de", "org": "x" * 256}), 422, "org"),
@@ -343,7 +338,7 @@ async def test_a_good_email_carries_a_mistyped_phone(
 async def test_a_phone_alone_is_enough(
     client: httpx.AsyncClient, db: psycopg.Connection[Row]
 ) -> None:
-    response = await client.post("/v1/forms/open/submissions", json={"phone": "+49 30 1234567"})
+    response = await client.post(submissions_url("open"), json={"phone": "+49 30 1234567"})
 
     assert response.status_code == 202
     assert lead_row(db, response.json()["lead_id"])["phone"] == "+49 30 1234567"
@@ -353,7 +348,7 @@ async def test_form_field_names_are_matched_without_regard_to_case(
     client: httpx.AsyncClient, db: psycopg.Connection[Row]
 ) -> None:
     response = await client.post(
-        "/v1/forms/open/submissions", json={"MAIL": "case@acme.de", "Company": "Case Inc"}
+        submissions_url("open"), json={"MAIL": "case@acme.de", "Company": "Case Inc"}
     )
 
     lead = lead_row(db, response.json()["lead_id"])

@@ -7,17 +7,11 @@ from typing import Any
 import httpx
 import psycopg
 
-URL = "/v1/forms/contact/submissions"
-
-
-async def _submit(client: httpx.AsyncClient, email: str, **extra: str) -> str:
-    response = await client.post(URL, json={"email": email, **extra})
-    assert response.status_code == 202
-    return str(response.json()["lead_id"])
+from tests.factories import submit
 
 
 async def test_reading_needs_the_bearer_token(client: httpx.AsyncClient) -> None:
-    lead_id = await _submit(client, "a@acme.de")
+    lead_id = await submit(client, email="a@acme.de")
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
         for path in ("/v1/leads", f"/v1/leads/{lead_id}"):
             response = await client.get(path, headers=headers)
@@ -29,13 +23,13 @@ async def test_reading_needs_the_bearer_token(client: httpx.AsyncClient) -> None
 async def test_a_lead_shows_identity_source_consent_and_timeline(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    lead_id = await _submit(
+    lead_id = await submit(
         client,
-        "ana@acme.de",
-        name="Ana Weber",
-        org="Acme",
+        email="ana@acme.de",
+        full_name="Ana Weber",
+        company="Acme",
         utm_source="google",
-        consent_marketing_email="yes",
+        consent=["marketing_email"],
     )
 
     response = await client.get(f"/v1/leads/{lead_id}", headers=auth)
@@ -73,7 +67,7 @@ async def test_unknown_and_malformed_ids(client: httpx.AsyncClient, auth: dict[s
 async def test_pages_walk_every_lead_once_newest_first(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    created = [await _submit(client, f"p{n}@acme.de") for n in range(7)]
+    created = [await submit(client, email=f"p{n}@acme.de") for n in range(7)]
 
     seen: list[str] = []
     cursor: str | None = None
@@ -97,8 +91,8 @@ async def test_pages_walk_every_lead_once_newest_first(
 async def test_status_filter_and_bad_parameters(
     client: httpx.AsyncClient, auth: dict[str, str], db: psycopg.Connection[dict[str, Any]]
 ) -> None:
-    await _submit(client, "ok@acme.de")
-    spam = await _submit(client, "bot@acme.de", _gotcha="x")
+    await submit(client, email="ok@acme.de")
+    spam = await submit(client, email="bot@acme.de", _gotcha="x")
 
     quarantined = (await client.get("/v1/leads?status=quarantined", headers=auth)).json()
     bad_status = await client.get("/v1/leads?status=lost", headers=auth)

@@ -1,4 +1,12 @@
 # The validation step is tested inside the whole pipeline, with its recording CRM.
-from tests.pipeline.conftest import config, crm_log
+from pathlib import Path
 
-__all__ = ["config", "crm_log"]
+import pytest
+
+from leadflow.config import Config
+from tests.factories import config_with_crm
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return config_with_crm(tmp_path / "crm.jsonl")

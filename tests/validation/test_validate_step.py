@@ -10,41 +10,32 @@ import psycopg
 from fastapi import FastAPI
 
 from leadflow.validation.deliverability import check_deliverability
+from tests.factories import lead_view, submit
 from tests.pipeline.conftest import drain
 
-URL = "/v1/forms/contact/submissions"
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 )
 
 
-async def _lead(client: httpx.AsyncClient, auth: dict[str, str], lead_id: str) -> dict[str, Any]:
-    response = await client.get(f"/v1/leads/{lead_id}", headers=auth)
-    assert response.status_code == 200
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def test_a_good_lead_is_cleaned_and_enriched(
     app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    response = await client.post(
-        URL,
-        json={
-            "email": "Ana.Weber+Demo@ACME-Logistik.DE",
-            "name": "ANA WEBER",
-            "org": "  ACME   Logistik GmbH ",
-            "tel": "030 901820",
-            "title": "Head of Revenue Operations",
-            "utm_medium": "cpc",
-            "utm_source": "google",
-        },
+    lead_id = await submit(
+        client,
+        email="Ana.Weber+Demo@ACME-Logistik.DE",
+        full_name="ANA WEBER",
+        company="  ACME   Logistik GmbH ",
+        phone="030 901820",
+        title="Head of Revenue Operations",
+        utm_medium="cpc",
+        utm_source="google",
         headers={"User-Agent": IPHONE, "Accept-Language": "de-DE,de;q=0.9"},
     )
     await drain(app)
 
-    lead = await _lead(client, auth, response.json()["lead_id"])
+    lead = await lead_view(client, auth, lead_id)
     assert lead["status"] == "synced"
     assert lead["email"] == "Ana.Weber+Demo@acme-logistik.de"
     assert lead["phone"] == "+4930901820"  # E.164, read with the form's region (DE)
@@ -88,10 +79,10 @@ async def test_a_good_lead_is_cleaned_and_enriched(
 async def test_a_bad_phone_next_to_a_good_email_is_a_flag_not_an_error(
     app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    response = await client.post(URL, json={"email": "ben@gmail.com", "tel": "12345"})
+    lead_id = await submit(client, email="ben@gmail.com", phone="12345")
     await drain(app)
 
-    lead = await _lead(client, auth, response.json()["lead_id"])
+    lead = await lead_view(client, auth, lead_id)
     assert lead["status"] == "synced"
     assert lead["phone"] == "12345"  # kept as given
     assert lead["quality"]["phone_valid"] is False
@@ -104,17 +95,14 @@ async def test_spam_is_quarantined_with_reasons_and_a_person_can_release_it(
     auth: dict[str, str],
     db: psycopg.Connection[dict[str, Any]],
 ) -> None:
-    response = await client.post(
-        URL,
-        json={
-            "email": "offers@mailinator.com",
-            "msg": "We sell backlinks and guest post placements: https://links.example/buy",
-        },
+    lead_id = await submit(
+        client,
+        email="offers@mailinator.com",
+        message="We sell backlinks and guest post placements: https://links.example/buy",
     )
-    lead_id = response.json()["lead_id"]
     await drain(app)
 
-    lead = await _lead(client, auth, lead_id)
+    lead = await lead_view(client, auth, lead_id)
     assert lead["status"] == "quarantined"
     assert lead["quality"]["spam_score"] >= 60
     assert "disposable email domain mailinator.com" in lead["quality"]["spam_reasons"]
@@ -130,7 +118,7 @@ async def test_spam_is_quarantined_with_reasons_and_a_person_can_release_it(
 
     assert released.status_code == 202
     assert again.status_code == 409
-    lead = await _lead(client, auth, lead_id)
+    lead = await lead_view(client, auth, lead_id)
     assert lead["status"] == "synced"
     assert "released_from_quarantine" in lead["quality"]["flags"]
     assert lead["quality"]["spam_score"] >= 60  # still recorded, no longer stopping it
@@ -141,8 +129,7 @@ async def test_spam_is_quarantined_with_reasons_and_a_person_can_release_it(
 async def test_honeypot_leads_can_be_released_too(
     app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    response = await client.post(URL, json={"email": "maybe@acme.de", "_gotcha": "x"})
-    lead_id = response.json()["lead_id"]
+    lead_id = await submit(client, email="maybe@acme.de", _gotcha="x")
     missing = await client.post(
         "/v1/leads/00000000-0000-4000-8000-000000000000/release", headers=auth
     )
@@ -154,7 +141,7 @@ async def test_honeypot_leads_can_be_released_too(
     assert missing.status_code == 404
     assert unauthorised.status_code == 401
     assert released.status_code == 202
-    assert (await _lead(client, auth, lead_id))["status"] == "synced"
+    assert (await lead_view(client, auth, lead_id))["status"] == "synced"
 
 
 async def test_a_dns_failure_is_a_flag_never_a_rejection() -> None:

@@ -19,35 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from leadflow.fields import STORED_FIELDS
+
 Rule = Literal["most_recent", "first", "longest", "verified"]
 
-MERGED_FIELDS: tuple[str, ...] = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "country",
-    "website",
-    "street",
-    "city",
-    "postcode",
-    "product_interest",
-    "budget_range",
-    "deadline",
-    "message",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "landing_url",
-    "referrer",
-    "gclid",
-    "fbclid",
-    "owner",
-)
+# Every column a submission fills, and the owner (a survivor without one takes the duplicate's).
+MERGED_FIELDS: tuple[str, ...] = (*STORED_FIELDS, "owner")
 
 DEFAULT_RULES: dict[str, Rule] = {
     "message": "longest",

@@ -19,17 +19,6 @@ _env = Environment(
 
 DEFAULT_INPUTS = ("full_name", "email", "company", "phone", "message")
 _INPUT_TYPES = {Kind.EMAIL: "email", Kind.PHONE: "tel", Kind.URL: "url", Kind.TEXT: "text"}
-_AUTOCOMPLETE = {
-    "email": "email",
-    "phone": "tel",
-    "full_name": "name",
-    "first_name": "given-name",
-    "last_name": "family-name",
-    "company": "organization",
-    "title": "organization-title",
-    "country": "country-name",
-    "website": "url",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +45,7 @@ def inputs_for(form: Form) -> list[Input]:
                 label=spec.label or target.replace("_", " ").capitalize(),
                 type=kind,
                 required=target in form.required,
-                autocomplete=_AUTOCOMPLETE.get(target, "off"),
+                autocomplete=spec.autocomplete,
             )
         )
     return inputs

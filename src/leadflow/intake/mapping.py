@@ -18,11 +18,11 @@ from leadflow.fields import (
     RENDERED_AT,
     SOURCE_FIELDS,
     TZ_OFFSET,
+    URL_SOURCE_FIELDS,
 )
 
 TRUE_WORDS = frozenset({"on", "true", "1", "yes", "y", "checked", "accepted", "agree"})
 TOUCH_KEYS = frozenset((*SOURCE_FIELDS, "at"))
-UTM_KEYS = tuple(f for f in SOURCE_FIELDS if f.startswith("utm_") or f in ("gclid", "fbclid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +130,7 @@ def utm_from_url(url: str) -> dict[str, str]:
         query = urlsplit(url).query
     except ValueError:
         return {}
-    return {k: v for k, v in parse_qsl(query) if k in UTM_KEYS and v and storable(v)}
+    return {k: v for k, v in parse_qsl(query) if k in URL_SOURCE_FIELDS and v and storable(v)}
 
 
 def _target(form: Form, name: str) -> str | None:

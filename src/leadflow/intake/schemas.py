@@ -1,3 +1,5 @@
+"""What the intake endpoint answers, and how OpenAPI shows the body it takes."""
+
 from __future__ import annotations
 
 import uuid
@@ -5,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from leadflow.fields import HONEYPOT_DEFAULT, LEAD_FIELDS, NEXT_URL, RENDERED_AT, Kind, LeadField
 from leadflow.intake.parsing import ACCEPTED_TYPES
 
 
@@ -14,21 +17,24 @@ class SubmissionAccepted(BaseModel):
     status: str
 
 
+# The lead fields the document shows by name; any other works the same way.
+_DOCUMENTED = ("email", "phone", "full_name", "company", "message", "utm_source")
+
+
+def _schema_of(field: LeadField) -> dict[str, str]:
+    return {"type": "string", "format": "email"} if field.kind is Kind.EMAIL else {"type": "string"}
+
+
 _FIELDS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "The form's inputs by name: lead fields (email, phone, first_name, ...), "
     "the form's own names mapped in the config, consent checkboxes, and anything else "
     "(kept in the raw payload).",
     "properties": {
-        "email": {"type": "string", "format": "email"},
-        "phone": {"type": "string"},
-        "full_name": {"type": "string"},
-        "company": {"type": "string"},
-        "message": {"type": "string"},
-        "utm_source": {"type": "string"},
-        "_gotcha": {"type": "string", "description": "Honeypot: leave empty."},
-        "_lf_rendered_at": {"type": "integer", "description": "Epoch ms the form was shown."},
-        "_next": {"type": "string", "description": "Redirect after a plain HTML post."},
+        **{name: _schema_of(LEAD_FIELDS[name]) for name in _DOCUMENTED},
+        HONEYPOT_DEFAULT: {"type": "string", "description": "Honeypot: leave empty."},
+        RENDERED_AT: {"type": "integer", "description": "Epoch ms the form was shown."},
+        NEXT_URL: {"type": "string", "description": "Redirect after a plain HTML post."},
     },
     "additionalProperties": True,
 }

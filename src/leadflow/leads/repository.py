@@ -99,12 +99,17 @@ async def events(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[LeadEven
 
 
 async def consents(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[ConsentRecord]:
-    """The lead's consent ledger, with the entries of the duplicates merged into it
-    (the ledger is append-only: entries stay where they were written)."""
-    merged = select(Lead.id).where(Lead.duplicate_of == lead_id)
+    """The lead's consent ledger, with the entries of every lead merged into it, also
+    through leads merged in turn (the ledger is append-only: entries stay where they
+    were written, and a merge of a survivor leaves its duplicates pointing at it)."""
+    merged = select(Lead.id).where(Lead.duplicate_of == lead_id).cte("merged", recursive=True)
+    # UNION, not UNION ALL: ends on a lead already found, should duplicate_of ever loop.
+    merged = merged.union(select(Lead.id).where(Lead.duplicate_of == merged.c.id))
     result = await session.scalars(
         select(ConsentRecord)
-        .where(or_(ConsentRecord.lead_id == lead_id, ConsentRecord.lead_id.in_(merged)))
+        .where(
+            or_(ConsentRecord.lead_id == lead_id, ConsentRecord.lead_id.in_(select(merged.c.id)))
+        )
         .order_by(ConsentRecord.recorded_at, ConsentRecord.purpose, ConsentRecord.id)
     )
     return result.all()

@@ -1,3 +1,5 @@
+"""Leads as the API shows them: a summary in pages, one lead with its whole story."""
+
 from __future__ import annotations
 
 import uuid

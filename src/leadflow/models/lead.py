@@ -1,3 +1,5 @@
+"""The lead: one row per person who came through a form, as every stage leaves it."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
 
+from leadflow.fields import LEAD_FIELDS, Kind
 from leadflow.models.base import Base, new_id, utcnow
 
 
@@ -29,6 +32,12 @@ class LeadStatus(StrEnum):
     MEETING_BOOKED = "meeting_booked"
     QUALIFIED = "qualified"
     DISQUALIFIED = "disqualified"
+
+
+def field_column(name: str) -> MappedColumn[Any]:
+    """The column of a lead field, as long as fields.py lets the field be."""
+    spec = LEAD_FIELDS[name]
+    return mapped_column(Text if spec.kind is Kind.LONG_TEXT else String(spec.max_length))
 
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in LeadStatus)
@@ -56,28 +65,28 @@ class Lead(Base):
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     # identity
-    email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(64))
-    first_name: Mapped[str | None] = mapped_column(String(255))
-    last_name: Mapped[str | None] = mapped_column(String(255))
-    company: Mapped[str | None] = mapped_column(String(255))
-    title: Mapped[str | None] = mapped_column(String(255))
-    country: Mapped[str | None] = mapped_column(String(64))
-    website: Mapped[str | None] = mapped_column(String(2048))
-    street: Mapped[str | None] = mapped_column(String(255))
-    city: Mapped[str | None] = mapped_column(String(255))
-    postcode: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = field_column("email")
+    phone: Mapped[str | None] = field_column("phone")
+    first_name: Mapped[str | None] = field_column("first_name")
+    last_name: Mapped[str | None] = field_column("last_name")
+    company: Mapped[str | None] = field_column("company")
+    title: Mapped[str | None] = field_column("title")
+    country: Mapped[str | None] = field_column("country")
+    website: Mapped[str | None] = field_column("website")
+    street: Mapped[str | None] = field_column("street")
+    city: Mapped[str | None] = field_column("city")
+    postcode: Mapped[str | None] = field_column("postcode")
 
     # source (last touch on the columns; both touches in first_touch/last_touch)
-    utm_source: Mapped[str | None] = mapped_column(String(255))
-    utm_medium: Mapped[str | None] = mapped_column(String(255))
-    utm_campaign: Mapped[str | None] = mapped_column(String(255))
-    utm_term: Mapped[str | None] = mapped_column(String(255))
-    utm_content: Mapped[str | None] = mapped_column(String(255))
-    landing_url: Mapped[str | None] = mapped_column(String(2048))
-    referrer: Mapped[str | None] = mapped_column(String(2048))
-    gclid: Mapped[str | None] = mapped_column(String(512))
-    fbclid: Mapped[str | None] = mapped_column(String(512))
+    utm_source: Mapped[str | None] = field_column("utm_source")
+    utm_medium: Mapped[str | None] = field_column("utm_medium")
+    utm_campaign: Mapped[str | None] = field_column("utm_campaign")
+    utm_term: Mapped[str | None] = field_column("utm_term")
+    utm_content: Mapped[str | None] = field_column("utm_content")
+    landing_url: Mapped[str | None] = field_column("landing_url")
+    referrer: Mapped[str | None] = field_column("referrer")
+    gclid: Mapped[str | None] = field_column("gclid")
+    fbclid: Mapped[str | None] = field_column("fbclid")
     first_touch: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     last_touch: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
@@ -86,10 +95,10 @@ class Lead(Base):
     client_tz_offset_minutes: Mapped[int | None]
 
     # context
-    product_interest: Mapped[str | None] = mapped_column(String(255))
-    budget_range: Mapped[str | None] = mapped_column(String(255))
-    deadline: Mapped[str | None] = mapped_column(String(255))
-    message: Mapped[str | None] = mapped_column(Text)
+    product_interest: Mapped[str | None] = field_column("product_interest")
+    budget_range: Mapped[str | None] = field_column("budget_range")
+    deadline: Mapped[str | None] = field_column("deadline")
+    message: Mapped[str | None] = field_column("message")
 
     # operations
     external_ids: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

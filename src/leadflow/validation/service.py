@@ -22,7 +22,7 @@ from leadflow.validation.deliverability import check_deliverability
 from leadflow.validation.email import EmailKind, EmailQuality, analyse_email
 from leadflow.validation.lists import builtin_spam_terms
 from leadflow.validation.people import function_of, seniority_of, tidy_company, tidy_name
-from leadflow.validation.phone import analyse_phone
+from leadflow.validation.phone import PhoneQuality, analyse_phone
 from leadflow.validation.spam import judge
 
 BUILTIN_TERMS = builtin_spam_terms()
@@ -42,6 +42,21 @@ def website_domain(url: str | None) -> str | None:
 def company_domain(email: EmailQuality, website: str | None) -> str | None:
     """The company's own domain: a business email's, else the website's."""
     return email.domain if email.kind is EmailKind.BUSINESS else website_domain(website)
+
+
+def contact_flags(
+    email: EmailQuality, phone: PhoneQuality, *, given_email: str | None, given_phone: str | None
+) -> list[str]:
+    """What is wrong with a lead's email and phone, or missing: ``invalid_email``,
+    ``no_phone``, ``free_email`` ..."""
+    flags = []
+    if not email.valid:
+        flags.append("invalid_email" if given_email else "no_email")
+    elif email.kind is not EmailKind.BUSINESS and email.kind is not None:
+        flags.append(f"{email.kind.value}_email")
+    if not phone.valid:
+        flags.append("invalid_phone" if given_phone else "no_phone")
+    return flags
 
 
 async def validate_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
@@ -91,13 +106,7 @@ async def validate_lead(session: AsyncSession, lead: Lead, config: Config) -> St
         terms=(*BUILTIN_TERMS, *spam_settings.terms),
     )
 
-    flags = []
-    if not email.valid:
-        flags.append("invalid_email" if lead.email else "no_email")
-    elif email.kind is not EmailKind.BUSINESS and email.kind is not None:
-        flags.append(f"{email.kind.value}_email")
-    if not phone.valid:
-        flags.append("invalid_phone" if lead.phone else "no_phone")
+    flags = contact_flags(email, phone, given_email=lead.email, given_phone=lead.phone)
     if deliverability in ("undeliverable", "unknown"):
         flags.append(f"email_domain_{deliverability}")
     previous = lead.quality or {}
