@@ -456,7 +456,7 @@ def dedup(
     """Find the rows of a CSV file that are the same person; write them with a cluster_id."""
     from rich.progress import Progress as Bar
 
-    from leadflow.dedup.batch import MappingError, cluster, plan_columns, read_rows, write_rows
+    from leadflow.analysis.dedup import MappingError, cluster, plan_columns, read_rows, write_rows
 
     headers, rows = read_rows(file)
     if id_column is not None and id_column not in headers:
@@ -467,7 +467,7 @@ def dedup(
     except MappingError as exc:
         typer.echo(f"{file}: {exc}", err=True)
         raise typer.Exit(2) from exc
-    from leadflow.dedup.batch import records_of
+    from leadflow.analysis.dedup import records_of
 
     records = list(records_of(plan, rows))
     with Bar(transient=True, disable=not sys.stderr.isatty()) as bar:
@@ -505,9 +505,9 @@ def import_file(
     """Load existing contacts (or accounts) so dedup and routing know them."""
     from rich.progress import Progress as Bar
 
+    from leadflow.analysis.dedup import MappingError, read_rows
+    from leadflow.analysis.importer import import_rows, plan_import
     from leadflow.db import create_engine, session_factory
-    from leadflow.dedup.batch import MappingError, read_rows
-    from leadflow.dedup.importer import import_rows, plan_import
 
     settings = get_settings()
     config = _config_or_exit(config_path or settings.config)
@@ -558,8 +558,8 @@ def import_file(
         typer.echo(f"  ... and {len(report.skipped) - 20} more", err=True)
 
 
+from leadflow.analysis.cli import backtest, scoring_app  # noqa: E402
 from leadflow.routing.cli import route  # noqa: E402 - registered last
-from leadflow.scoring.cli import backtest, scoring_app  # noqa: E402
 
 app.command("backtest")(backtest)
 app.add_typer(scoring_app, name="scoring")

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from leadflow.analysis.history import History
     from leadflow.config import Config
     from leadflow.config.scoring import Scoring
-    from leadflow.scoring.history import History
 
 scoring_app = typer.Typer(
     help="Scoring rules: learn them from past leads.",
@@ -82,7 +82,7 @@ def _history_or_exit(
     region: str | None,
     exclude: list[str] | None = None,
 ) -> History:
-    from leadflow.scoring.history import HistoryError, load_history
+    from leadflow.analysis.history import HistoryError, load_history
 
     try:
         return load_history(
@@ -114,8 +114,8 @@ def backtest(
     """Score past leads with the rules and show how well the score predicted the outcome."""
     from rich.progress import Progress as Bar
 
-    from leadflow.scoring.backtest import RuleSet, render
-    from leadflow.scoring.backtest import backtest as run
+    from leadflow.analysis.backtest import RuleSet, render
+    from leadflow.analysis.backtest import backtest as run
 
     config, source = _config_and_source(config_path)
     rulesets = [RuleSet("current", source, config.scoring)]
@@ -160,7 +160,7 @@ def suggest(
     seed: Annotated[int, typer.Option(help="Seed of the train/held-out split.")] = 7,
 ) -> None:
     """Suggest scoring rules fitted on past leads (a YAML block to paste; nothing is applied)."""
-    from leadflow.scoring.suggest import MissingML, SuggestError, render, suggest_rules
+    from leadflow.analysis.suggest import MissingML, SuggestError, render, suggest_rules
 
     current, source = _scoring_or_exit(config_path)
     history = _history_or_exit(file, label, maps, region, exclude)

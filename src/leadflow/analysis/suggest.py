@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from leadflow.analysis.backtest import RuleSet, SegmentStats, auc, summarise
+from leadflow.analysis.history import History
 from leadflow.config import ConfigError, load_config_text
 from leadflow.config.scoring import Category, Scoring
-from leadflow.scoring.backtest import RuleSet, SegmentStats, auc, summarise
 from leadflow.scoring.engine import LeadView, _empty, _number, holds, score, value_of
-from leadflow.scoring.history import History
 
 MIN_POINTS = 3  # rounded points below this are noise, not a rule
 MAX_LEVELS = 15  # most values of one field that get their own rule

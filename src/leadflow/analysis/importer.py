@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from leadflow.analysis.dedup import HEADER_ALIASES, map_columns
 from leadflow.config import Config
 from leadflow.db import transaction
-from leadflow.dedup.batch import HEADER_ALIASES, map_columns
 from leadflow.dedup.matching import Kind, normalise
 from leadflow.dedup.service import dedupe_lead
 from leadflow.fields import LEAD_FIELDS

@@ -1,7 +1,7 @@
 """``leadflow backtest``: how well the rules would have ranked leads whose outcome is known.
 
 Every row of a file of past leads is scored with the rules (exactly as the
-``lead.score`` stage would, see :mod:`leadflow.scoring.history`), and the
+``lead.score`` stage would, see :mod:`leadflow.analysis.history`), and the
 scores are held against the outcomes:
 
 - per segment: leads, conversions, conversion rate and lift over the base rate,
@@ -33,11 +33,11 @@ from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
 
+from leadflow.analysis.history import History, HistoryPlan, unreachable, view_of
 from leadflow.config import Config
 from leadflow.config.scoring import Scoring, Segment
 from leadflow.routing.router import MemoryState, Router
 from leadflow.scoring.engine import LeadView, ruleset_version, score
-from leadflow.scoring.history import History, HistoryPlan, unreachable, view_of
 
 SEGMENTS: tuple[Segment, ...] = ("hot", "warm", "cold")
 BANDS: tuple[tuple[int, int], ...] = ((0, 19), (20, 39), (40, 59), (60, 79), (80, 100))
