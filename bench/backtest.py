@@ -133,7 +133,7 @@ def run_command(path: Path) -> tuple[float, str]:
 
 def breakdown(path: Path) -> dict[str, float]:
     """Seconds of each phase, in this process (imports already done)."""
-    from leadflow.analysis.backtest import RuleSet, evaluate
+    from leadflow.analysis.evaluation import RuleSet, evaluate
     from leadflow.analysis.history import load_history
     from leadflow.config import load_config
 

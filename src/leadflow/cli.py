@@ -456,7 +456,8 @@ def dedup(
     """Find the rows of a CSV file that are the same person; write them with a cluster_id."""
     from rich.progress import Progress as Bar
 
-    from leadflow.analysis.dedup import MappingError, cluster, plan_columns, read_rows, write_rows
+    from leadflow.analysis.columns import MappingError, read_rows
+    from leadflow.analysis.dedup import cluster, plan_columns, write_rows
 
     headers, rows = read_rows(file)
     if id_column is not None and id_column not in headers:
@@ -505,7 +506,7 @@ def import_file(
     """Load existing contacts (or accounts) so dedup and routing know them."""
     from rich.progress import Progress as Bar
 
-    from leadflow.analysis.dedup import MappingError, read_rows
+    from leadflow.analysis.columns import MappingError, read_rows
     from leadflow.analysis.importer import import_rows, plan_import
     from leadflow.db import create_engine, session_factory
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from leadflow.analysis.dedup import MappingError, plan_columns
+from leadflow.analysis.columns import MappingError
+from leadflow.analysis.dedup import plan_columns
 from leadflow.cli import app
 
 runner = CliRunner()

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from leadflow.analysis.backtest import auc
+from leadflow.analysis.evaluation import auc
 from leadflow.analysis.history import MappingError, parse_label, plan_history, view_of
 from leadflow.cli import app
 from leadflow.config import load_config

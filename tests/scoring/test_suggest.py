@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from leadflow.analysis.backtest import auc
+from leadflow.analysis.evaluation import auc
+from leadflow.analysis.fitting import split
 from leadflow.analysis.history import load_history
-from leadflow.analysis.suggest import split
 from leadflow.cli import app
 from leadflow.config import load_config_text
 from leadflow.config.scoring import Scoring

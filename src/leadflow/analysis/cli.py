@@ -114,8 +114,9 @@ def backtest(
     """Score past leads with the rules and show how well the score predicted the outcome."""
     from rich.progress import Progress as Bar
 
-    from leadflow.analysis.backtest import RuleSet, render
     from leadflow.analysis.backtest import backtest as run
+    from leadflow.analysis.backtest import render
+    from leadflow.analysis.evaluation import RuleSet
 
     config, source = _config_and_source(config_path)
     rulesets = [RuleSet("current", source, config.scoring)]
@@ -160,7 +161,8 @@ def suggest(
     seed: Annotated[int, typer.Option(help="Seed of the train/held-out split.")] = 7,
 ) -> None:
     """Suggest scoring rules fitted on past leads (a YAML block to paste; nothing is applied)."""
-    from leadflow.analysis.suggest import MissingML, SuggestError, render, suggest_rules
+    from leadflow.analysis.fitting import MissingML
+    from leadflow.analysis.suggest import SuggestError, render, suggest_rules
 
     current, source = _scoring_or_exit(config_path)
     history = _history_or_exit(file, label, maps, region, exclude)

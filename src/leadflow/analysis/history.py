@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from leadflow.analysis.dedup import HEADER_ALIASES, MappingError, map_columns, read_rows
+from leadflow.analysis.columns import HEADER_ALIASES, MappingError, map_columns, read_rows
 from leadflow.config.scoring import Condition, Scoring
 from leadflow.fields import LEAD_FIELDS
 from leadflow.scoring.engine import LeadView
