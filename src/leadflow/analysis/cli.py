@@ -1,13 +1,16 @@
-"""``leadflow backtest`` and ``leadflow scoring suggest``: the rules against known outcomes.
+"""The offline tools' commands: ``backtest``, ``scoring suggest``, ``dedup``, ``import``.
 
-Both read a CSV file of past leads with an outcome column and write nothing:
-they print a report (or JSON with ``--json``) on stdout. Bad input (a missing
-column, an unreadable outcome, an invalid config) is reported on stderr with
-its file, line and column, with exit code 2.
+``backtest`` and ``scoring suggest`` read a CSV file of past leads with an
+outcome column and write nothing: they print a report (or JSON with ``--json``)
+on stdout. Bad input (a missing column, an unreadable outcome, an invalid
+config) is reported on stderr with its file, line and column, with exit code 2.
+``dedup`` writes the rows of a CSV file with a cluster id; ``import`` loads
+contacts or accounts into the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -16,8 +19,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from leadflow.commands.common import config_or_exit, database
+from leadflow.settings import get_settings
+
 if TYPE_CHECKING:
     from leadflow.analysis.history import History
+    from leadflow.analysis.importer import Report
     from leadflow.config import Config
     from leadflow.config.scoring import Scoring
 
@@ -39,13 +46,17 @@ LabelOption = Annotated[
         help="Column with the outcome: 1/0, true/false, yes/no, won/lost, converted/not converted.",
     ),
 ]
-MapOption = Annotated[
+HistoryMapOption = Annotated[
     list[str] | None,
     typer.Option(
         "--map",
         help="Column SRC feeds lead field FIELD (SRC=FIELD), or custom field answers.NAME; "
         "repeatable.",
     ),
+]
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Column SRC feeds lead field FIELD (SRC=FIELD); repeatable."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 ConfigOption = Annotated[
@@ -62,11 +73,8 @@ RegionOption = Annotated[
 
 def _config_and_source(path: Path | None) -> tuple[Config, str]:
     """The config of ``--config`` / LEADFLOW_CONFIG / the demo, as the other commands load it."""
-    from leadflow.cli import _config_or_exit
-    from leadflow.settings import get_settings
-
     chosen = path or get_settings().config
-    config = _config_or_exit(chosen)
+    config = config_or_exit(chosen)
     return config, str(chosen) if chosen else "built-in demo config"
 
 
@@ -96,7 +104,7 @@ def _history_or_exit(
 def backtest(
     file: FileArg,
     label: LabelOption,
-    maps: MapOption = None,
+    maps: HistoryMapOption = None,
     as_json: JsonOption = False,
     compare: Annotated[
         Path | None,
@@ -121,9 +129,7 @@ def backtest(
     config, source = _config_and_source(config_path)
     rulesets = [RuleSet("current", source, config.scoring)]
     if compare is not None:
-        from leadflow.cli import _config_or_exit
-
-        rulesets.append(RuleSet("compare", str(compare), _config_or_exit(compare).scoring))
+        rulesets.append(RuleSet("compare", str(compare), config_or_exit(compare).scoring))
     history = _history_or_exit(file, label, maps, region)
     with Bar(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"Scoring {file.name}", total=len(history.rows))
@@ -151,7 +157,7 @@ def suggest(
             help="Leave COLUMN out (it leaks the outcome, or is an id); repeatable.",
         ),
     ] = None,
-    maps: MapOption = None,
+    maps: HistoryMapOption = None,
     as_json: JsonOption = False,
     config_path: ConfigOption = None,
     region: RegionOption = None,
@@ -180,3 +186,126 @@ def suggest(
         typer.echo(json.dumps(suggestion.as_dict(), indent=2))
     else:
         typer.echo(render(suggestion))
+
+
+def dedup(
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row.", exists=True)],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the rows with cluster_id.")],
+    maps: MapOption = None,
+    fields: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            help="Also compare COLUMN as KIND (name, text, exact, date, address, postcode, "
+            "phone, email, company); repeatable.",
+        ),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option("--id", help="Column identifying a row: cluster_id is its value."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(min=0.5, max=0.9999, help="Match probability that joins two rows.")
+    ] = 0.9,
+) -> None:
+    """Find the rows of a CSV file that are the same person; write them with a cluster_id."""
+    from rich.progress import Progress as Bar
+
+    from leadflow.analysis.columns import MappingError, read_rows
+    from leadflow.analysis.dedup import cluster, plan_columns, records_of, write_rows
+
+    headers, rows = read_rows(file)
+    if id_column is not None and id_column not in headers:
+        typer.echo(f"--id: {file} has no column {id_column!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        plan = plan_columns(headers, maps or [], fields or [])
+    except MappingError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    records = list(records_of(plan, rows))
+    with Bar(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("Comparing candidate pairs", total=None)
+        result = cluster(
+            plan.fields, records, threshold=threshold, progress=lambda n: bar.advance(task, n)
+        )
+    ids: list[int | str] = list(result.cluster_ids)
+    if id_column is not None:
+        ids = [rows[root][id_column] for root in result.cluster_ids]
+    write_rows(out, headers, rows, ids)
+    clusters = len(set(result.cluster_ids))
+    compared = ", ".join(f"{f.name} ({f.kind.value})" for f in plan.fields)
+    typer.echo(
+        f"{len(rows)} rows -> {clusters} clusters ({len(rows) - clusters} duplicates); "
+        f"{result.pairs_compared} pairs compared, {result.pairs_matched} matched; "
+        f"compared: {compared}",
+        err=True,
+    )
+    if result.skipped_keys:
+        typer.echo(f"{result.skipped_keys} blocking keys were too common to use", err=True)
+
+
+def import_file(
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row.", exists=True)],
+    maps: MapOption = None,
+    accounts: Annotated[
+        bool, typer.Option("--accounts", help="The rows are accounts (name, domain, owner).")
+    ] = False,
+    config_path: Annotated[
+        Path | None, typer.Option("--config", help="Config file (default: LEADFLOW_CONFIG).")
+    ] = None,
+) -> None:
+    """Load existing contacts (or accounts) so dedup and routing know them."""
+    from rich.progress import Progress as Bar
+
+    from leadflow.analysis.columns import MappingError, read_rows
+    from leadflow.analysis.importer import import_rows, plan_import
+    from leadflow.db import create_engine, session_factory
+
+    settings = get_settings()
+    config = config_or_exit(config_path or settings.config)
+    headers, rows = read_rows(file)
+    try:
+        columns = plan_import(headers, maps or [], accounts=accounts)
+    except MappingError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not columns:
+        typer.echo(f"{file}: no column maps to a field; use --map SRC=FIELD", err=True)
+        raise typer.Exit(2)
+    url = database(settings)
+
+    async def main() -> Report:
+        engine = create_engine(url, pool_size=1)
+        try:
+            with Bar(transient=True, disable=not sys.stderr.isatty()) as bar:
+                task = bar.add_task(f"Importing {file.name}", total=len(rows))
+                return await import_rows(
+                    session_factory(engine),
+                    config,
+                    rows,
+                    columns,
+                    source=file.name,
+                    accounts=accounts,
+                    progress=lambda n: bar.advance(task, n),
+                )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(main())
+    mapped = ", ".join(f"{source}->{target}" for target, source in columns.items())
+    typer.echo(f"Columns: {mapped}")
+    if accounts:
+        typer.echo(
+            f"{report.rows} rows: {report.created} new accounts, {report.updated} updated, "
+            f"{len(report.skipped)} skipped"
+        )
+    else:
+        typer.echo(
+            f"{report.rows} rows: {report.created} new contacts, {report.merged} merged into "
+            f"known leads, {report.linked} linked for review, {len(report.skipped)} skipped"
+        )
+    for problem in report.skipped[:20]:
+        typer.echo(f"  {file}: {problem}", err=True)
+    if len(report.skipped) > 20:
+        typer.echo(f"  ... and {len(report.skipped) - 20} more", err=True)
