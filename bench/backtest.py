@@ -133,9 +133,9 @@ def run_command(path: Path) -> tuple[float, str]:
 
 def breakdown(path: Path) -> dict[str, float]:
     """Seconds of each phase, in this process (imports already done)."""
+    from leadflow.analysis.evaluation import RuleSet, evaluate
+    from leadflow.analysis.history import load_history
     from leadflow.config import load_config
-    from leadflow.scoring.backtest import RuleSet, evaluate
-    from leadflow.scoring.history import load_history
 
     rules = RuleSet("current", "demo", load_config(None).scoring)
     start = time.perf_counter()

@@ -29,7 +29,8 @@ import aiohttp
 import httpx
 import psycopg
 
-from bench.pipeline import DEMO, EXTRA, FORM, OUT, Failed, People, Processes
+from bench.harness import DEMO, EXTRA, FORM, OUT, Failed, Processes
+from bench.people import People
 from tests.pgcluster import Cluster
 
 FIRST_ROUTED_TARGET_S = 10.0

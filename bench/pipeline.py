@@ -17,74 +17,24 @@ import asyncio
 import json
 import math
 import os
-import platform
-import random
-import secrets
-import socket
-import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import psycopg
 
-from bench.fresh import fresh_database
+from bench.harness import FORM, OUT, Failed, Processes, leadflow
 from bench.intake import cpu_seconds, postgres_cpu
+from bench.machine import machine
+from bench.people import People
 from bench.stages import routing_rate, scoring_rate, validation_rate
 
-OUT = Path(__file__).resolve().parent / "out"
-FORM = "demo"
 TERMINAL = ("synced", "quarantined", "merged", "failed")
 PER_WORKER_TARGET = 200.0  # leads/s per worker process
 P95_TARGET_MS = 1000.0
-# The built-in demo config (its form, owners, teams, routing and scoring rules: the
-# stages' real logic), the recording CRM, and rate limits out of the way.
-DEMO = resources.files("leadflow.config").joinpath("demo.yaml").read_text(encoding="utf-8")
-EXTRA = """
-intake:
-  rate_limits: {{per_ip: 1000000/minute, per_form: 1000000/minute}}
-connectors:
-  crm: {{kind: recording, path: {crm}}}
-"""
-
-
-class People:
-    """Varied, made-up people (bench-dedup's generator: Zipf-skewed names, 100,000 companies,
-    business and free-mail addresses, phones for 75%), each with an email of their own."""
-
-    def __init__(self, seed: int = 20261127) -> None:
-        from bench.dedup_lookup import World  # here: that module imports this one
-
-        self.world = World.build(seed)
-        self.rng = random.Random(seed)
-        self.taken: set[str] = set()
-
-    def payload(self) -> dict[str, str]:
-        lead = self.world.person(self.rng, uuid.uuid4(), self.taken)
-        body = {
-            "email": str(lead.email),
-            "name": f"{lead.first_name} {lead.last_name}",
-            "org": str(lead.company),
-            "country": str(lead.country),
-        }
-        if lead.phone:
-            body["tel"] = lead.phone
-        if lead.title:
-            body["job"] = lead.title
-        return body
-
-
-class Failed(Exception):
-    """A process did not start or died, or leads were lost: the run is not a measurement."""
 
 
 @dataclass
@@ -99,79 +49,6 @@ def percentile(values: list[float], p: float) -> float:
     """Nearest rank; NaN for no values."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else math.nan
-
-
-class Processes:
-    """``leadflow`` subprocesses of one run, their output in bench/out/<run>/<name>.log."""
-
-    def __init__(self, env: dict[str, str], run_dir: Path) -> None:
-        self.env, self.run_dir = env, run_dir
-        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, *args: str) -> None:
-        with (self.run_dir / f"{name}.log").open("wb") as log:
-            command = [sys.executable, "-m", "leadflow", *args]
-            process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.running.append((name, process))
-
-    def check(self) -> None:
-        for name, process in self.running:
-            if process.poll() is not None:
-                raise Failed(f"{name} exited with {process.returncode}:\n{self.log(name)}")
-
-    def log(self, name: str) -> str:
-        return (self.run_dir / f"{name}.log").read_text(errors="replace")[-2000:]
-
-    def stop(self) -> None:
-        for _, process in self.running:
-            if process.poll() is None:
-                process.terminate()  # SIGTERM: running jobs finish first
-        for _, process in self.running:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        self.running.clear()
-
-
-@contextmanager
-def leadflow(server: str, run: str) -> Iterator[tuple[str, str, Processes]]:
-    """A fresh database and a ready ``leadflow serve --no-worker``: (db url, base url, procs)."""
-    with fresh_database(server) as db:
-        run_dir = OUT / run
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "crm.jsonl").unlink(missing_ok=True)
-        (run_dir / "leadflow.yaml").write_text(DEMO + EXTRA.format(crm=run_dir / "crm.jsonl"))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-        env |= {
-            "LEADFLOW_DATABASE_URL": db,
-            "LEADFLOW_ADMIN_TOKEN": secrets.token_hex(16),
-            "LEADFLOW_DATA_DIR": str(run_dir / "data"),
-            "LEADFLOW_CONFIG": str(run_dir / "leadflow.yaml"),
-            "LEADFLOW_LOG_LEVEL": "WARNING",
-        }
-        procs = Processes(env, run_dir)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        base = f"http://127.0.0.1:{port}"
-        try:
-            procs.start("serve", "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port))
-            deadline = time.monotonic() + 90
-            while True:
-                procs.check()
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise Failed(f"leadflow serve not ready in 90 s:\n{procs.log('serve')}")
-                time.sleep(0.2)
-            yield db, base, procs
-        finally:
-            procs.stop()
 
 
 async def submit(people: People, base: str, count: int, rate: float | None) -> Submitted:
@@ -318,26 +195,6 @@ def latency(
         "http_p50_ms": percentile(sub.http_ms, 50),
         "http_p95_ms": percentile(sub.http_ms, 95),
         "target_p95_ms": P95_TARGET_MS,
-    }
-
-
-def machine(server: str) -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    cpu = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), "?")
-    with psycopg.connect(server) as conn:
-        version = (conn.execute("SHOW server_version").fetchone() or ("?",))[0]
-    git = ["git", "-C", str(OUT.parent.parent)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "postgresql": version,
-        "loadavg_before": os.getloadavg()[0],
-        "commit": commit.stdout.strip() + (" + uncommitted src/ changes" if dirty.stdout else ""),
     }
 
 

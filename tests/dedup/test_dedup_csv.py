@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from leadflow.analysis.columns import MappingError
+from leadflow.analysis.dedup import plan_columns
 from leadflow.cli import app
-from leadflow.dedup.batch import MappingError, plan_columns
 
 runner = CliRunner()
 

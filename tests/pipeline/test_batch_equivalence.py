@@ -24,7 +24,7 @@ from leadflow.config import Config, load_config_text
 from leadflow.db import transaction
 from leadflow.dedup import repository as dedup_repository
 from leadflow.dedup.matching import Kind, normalise
-from leadflow.dedup.repository import (
+from leadflow.dedup.repository.candidates import (
     APART,
     CANDIDATES,
     _candidate_columns,

@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from leadflow.analysis.evaluation import auc
+from leadflow.analysis.history import MappingError, parse_label, plan_history, view_of
 from leadflow.cli import app
 from leadflow.config import load_config
-from leadflow.scoring.backtest import auc
-from leadflow.scoring.history import MappingError, parse_label, plan_history, view_of
 from leadflow.settings import get_settings
 
 runner = CliRunner()
@@ -325,8 +325,8 @@ def test_demo_rules_are_the_default() -> None:
 def test_long_files_are_scored_in_worker_processes_with_the_same_result(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from leadflow.scoring import backtest as module
-    from leadflow.scoring.history import load_history
+    from leadflow.analysis import backtest as module
+    from leadflow.analysis.history import load_history
 
     rules = [module.RuleSet("current", "demo", load_config(None).scoring)]
     history = load_history(HISTORY, label="Converted")
@@ -358,8 +358,8 @@ def test_backtest_shows_where_the_routing_would_send_the_leads() -> None:
 def test_the_routing_distribution_is_the_same_in_worker_processes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from leadflow.scoring import backtest as module
-    from leadflow.scoring.history import load_history
+    from leadflow.analysis import backtest as module
+    from leadflow.analysis.history import load_history
 
     config = load_config(None)
     rules = [module.RuleSet("current", "demo", config.scoring)]

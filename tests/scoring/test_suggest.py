@@ -28,12 +28,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from leadflow.analysis.evaluation import auc
+from leadflow.analysis.fitting import split
+from leadflow.analysis.history import load_history
 from leadflow.cli import app
 from leadflow.config import load_config_text
 from leadflow.config.scoring import Scoring
-from leadflow.scoring.backtest import auc
-from leadflow.scoring.history import load_history
-from leadflow.scoring.suggest import split
 from leadflow.settings import get_settings
 
 runner = CliRunner()

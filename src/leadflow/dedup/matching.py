@@ -66,7 +66,7 @@ LEAD_MATCH_FIELDS: dict[str, Kind] = {
 # Levels per kind, from "disagrees" (index 0) to "identical" (last), and the
 # share of true matches on each (m), then of random pairs (u). The defaults
 # are what a lead database looks like; a batch re-estimates u from its own
-# rows and m by expectation-maximisation (see leadflow.dedup.batch).
+# rows and m by expectation-maximisation (see leadflow.analysis.dedup).
 LEVELS: dict[Kind, tuple[str, ...]] = {
     Kind.NAME: ("different", "similar", "very similar", "identical"),
     Kind.TEXT: ("different", "similar", "identical"),

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from leadflow.commands.common import config_or_exit, database
 from leadflow.fields import LEAD_FIELDS
 
 
@@ -61,7 +62,6 @@ def route(
 ) -> None:
     """Who would get this lead and why: the routing rules against today's loads, nothing
     assigned (the database is read, never written)."""
-    from leadflow.cli import _config_or_exit, _database
     from leadflow.db import create_engine, session_factory
     from leadflow.models import Lead
     from leadflow.models.base import utcnow
@@ -71,9 +71,9 @@ def route(
     from leadflow.settings import get_settings
 
     settings = get_settings()
-    config = _config_or_exit(config_path or settings.config)
+    config = config_or_exit(config_path or settings.config)
     data = _lead_of(lead_json, sets or [])
-    url = _database(settings)
+    url = database(settings)
 
     async def main() -> Any:
         engine = create_engine(url, pool_size=1)

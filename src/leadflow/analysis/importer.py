@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from leadflow.analysis import repository
+from leadflow.analysis.columns import HEADER_ALIASES, map_columns
 from leadflow.config import Config
 from leadflow.db import transaction
-from leadflow.dedup.batch import HEADER_ALIASES, map_columns
 from leadflow.dedup.matching import Kind, normalise
 from leadflow.dedup.service import dedupe_lead
 from leadflow.fields import LEAD_FIELDS
@@ -118,8 +118,7 @@ async def _import_contact(
     lead = _contact(values)
     if lead is None:
         return None
-    session.add(lead)
-    await session.flush()
+    await repository.add_lead(session, lead)
     result = await dedupe_lead(session, lead, config)
     await leads.add_event(
         session, lead.id, "lead.imported", {"file": source, "line": line, **result.detail}
@@ -136,10 +135,7 @@ async def _import_account(session: AsyncSession, values: dict[str, str]) -> str 
         return None
     domain = website_domain(values.get("domain"))
     name_key = normalise(Kind.COMPANY, name)
-    query = select(Account).where(
-        Account.domain == domain if domain else Account.name_key == name_key
-    )
-    account = (await session.scalars(query.with_for_update())).first()
+    account = await repository.account_to_update(session, domain, name_key)
     fields: dict[str, Any] = {
         "name": name,
         "name_key": name_key,
@@ -147,8 +143,7 @@ async def _import_account(session: AsyncSession, values: dict[str, str]) -> str 
         "country": country_code(values.get("country")) or values.get("country"),
     }
     if account is None:
-        session.add(Account(domain=domain, **fields))
-        await session.flush()
+        await repository.add_account(session, Account(domain=domain, **fields))
         return "created"
     for key, value in fields.items():
         if value:  # an empty cell never erases what is known

@@ -27,8 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from leadflow.analysis.columns import HEADER_ALIASES, MappingError, map_columns, read_rows
 from leadflow.config.scoring import Condition, Scoring
-from leadflow.dedup.batch import HEADER_ALIASES, MappingError, map_columns, read_rows
 from leadflow.fields import LEAD_FIELDS
 from leadflow.scoring.engine import LeadView
 from leadflow.validation.context import channel_of, country_code

@@ -1,7 +1,8 @@
 """``leadflow dedup``: cluster the rows of a CSV file with the lead matcher.
 
 1. Columns map onto lead fields by header (``surname`` → ``last_name`` ...) or
-   by ``--map SRC=FIELD``; ``--field COLUMN:KIND`` compares any other column.
+   by ``--map SRC=FIELD`` (:mod:`leadflow.analysis.columns`); ``--field
+   COLUMN:KIND`` compares any other column.
 2. Rows sharing a blocking key become candidate pairs; a key shared by more
    than ``max_block`` rows (a placeholder, a family name everyone has) is too
    common to say anything and is skipped.
@@ -18,11 +19,12 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from leadflow.analysis.columns import HEADER_ALIASES, MappingError, map_columns
 from leadflow.dedup.matching import (
     LEAD_MATCH_FIELDS,
     LEVELS,
@@ -36,46 +38,7 @@ from leadflow.dedup.matching import (
     score_vector,
 )
 
-# Headers people use for lead fields, as `_plain` headers (lower case, "_" for spaces).
-HEADER_ALIASES: dict[str, str] = {
-    "firstname": "first_name",
-    "first": "first_name",
-    "given_name": "first_name",
-    "givenname": "first_name",
-    "forename": "first_name",
-    "lastname": "last_name",
-    "last": "last_name",
-    "surname": "last_name",
-    "family_name": "last_name",
-    "e_mail": "email",
-    "email_address": "email",
-    "mail": "email",
-    "phone_number": "phone",
-    "telephone": "phone",
-    "tel": "phone",
-    "mobile": "phone",
-    "company_name": "company",
-    "organisation": "company",
-    "organization": "company",
-    "account": "company",
-    "account_name": "company",
-    "address": "street",
-    "street_address": "street",
-    "address_1": "street",
-    "address1": "street",
-    "town": "city",
-    "zip": "postcode",
-    "zipcode": "postcode",
-    "zip_code": "postcode",
-    "postal_code": "postcode",
-    "post_code": "postcode",
-}
-
 Progress = Callable[[int], None]
-
-
-class MappingError(ValueError):
-    """A --map or --field that names no column or no field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,37 +47,6 @@ class Plan:
 
     fields: tuple[Field, ...]
     columns: dict[str, str]  # field name -> source column
-
-
-def _header_key(header: str) -> str:
-    return "_".join(header.strip().lower().replace("-", "_").split())
-
-
-def map_columns(
-    headers: Sequence[str],
-    maps: Sequence[str],
-    targets: Collection[str],
-    aliases: Mapping[str, str],
-) -> dict[str, str]:
-    """Target field -> source column: by header name or a known alias, then ``--map SRC=FIELD``
-    (an explicit mapping takes its column away from any field it fed by header)."""
-    columns: dict[str, str] = {}
-    for header in headers:
-        key = _header_key(header)
-        target = key if key in targets else aliases.get(key)
-        if target is not None and target in targets and target not in columns:
-            columns[target] = header
-    for item in maps:
-        source, sep, target = item.partition("=")
-        if not sep or not source or not target:
-            raise MappingError(f"--map {item!r}: expected SRC=FIELD")
-        if source not in headers:
-            raise MappingError(f"--map {item!r}: the file has no column {source!r}")
-        if target not in targets:
-            raise MappingError(f"--map {item!r}: {target!r} is not one of {', '.join(targets)}")
-        columns = {t: s for t, s in columns.items() if s != source and t != target}
-        columns[target] = source
-    return columns
 
 
 def plan_columns(
@@ -261,13 +193,6 @@ def cluster(
                 parent[max(a, b)] = min(a, b)
     ids = [_root(parent, i) for i in range(len(records))]
     return Result(ids, len(compared), matched, skipped, model)
-
-
-def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        rows = [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
-        return list(reader.fieldnames or []), rows
 
 
 def records_of(plan: Plan, rows: Iterable[dict[str, str]]) -> Iterator[dict[str, str]]:
