@@ -102,7 +102,7 @@ KINDS = ("exact", "typo", "new")
 LEADS_COLUMNS = (
     "id, form_key, status, status_changed_at, email, phone, first_name, last_name, company,"
     " title, country, street, city, postcode, submitted_at, quality, email_key, phone_key,"
-    " company_domain, created_at, updated_at"
+    " company_domain, created_at, updated_at, queue"
 )
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -294,6 +294,7 @@ class World:
             id=id_,
             form_key="bench",
             status="routed",
+            queue="triage",  # a routed lead has an owner or a queue
             status_changed_at=submitted,
             email=email,
             phone=phone,
@@ -330,7 +331,7 @@ def lead_row(lead: Lead) -> tuple[Any, ...]:
         *(lead.id, lead.form_key, lead.status, lead.status_changed_at, lead.email, lead.phone),
         *(lead.first_name, lead.last_name, lead.company, lead.title, lead.country, lead.street),
         *(lead.city, lead.postcode, lead.submitted_at, json.dumps(lead.quality), lead.email_key),
-        *(lead.phone_key, lead.company_domain, lead.created_at, lead.updated_at),
+        *(lead.phone_key, lead.company_domain, lead.created_at, lead.updated_at, lead.queue),
     )
 
 

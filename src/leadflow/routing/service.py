@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from rapidfuzz import fuzz
 from sqlalchemy import Integer, bindparam, func, select, text, update
@@ -24,6 +24,7 @@ from leadflow.leads import repository as leads
 from leadflow.leads.repository import batch_of
 from leadflow.models import Account, Assignment, Lead, LeadStatus, OwnerAbsence, RoutingTurn
 from leadflow.models.base import utcnow
+from leadflow.models.lead import RoutingReason
 from leadflow.pipeline.results import StageResult
 from leadflow.routing.router import Context, Decision, Load, Router
 from leadflow.scoring.service import view_of
@@ -364,14 +365,16 @@ async def context_of(session: AsyncSession, lead: Lead, config: Config, now: dat
 async def assign(
     session: AsyncSession, lead: Lead, decision: Decision, *, by: str = "routing"
 ) -> None:
-    lead.owner = decision.owner
-    lead.queue = decision.queue
     assigned = session.info.setdefault("routing.assigned", {})  # by company
     assigned.setdefault(lead.company_domain, []).append(lead.id)
     counted: _Counters | None = session.info.get("routing.counters")
     if counted is not None and decision.owner:  # a batch's counts, read before it
         counted.assigned(decision.owner.lower())
-    lead.routing_reason = decision.reason() | {"by": by, "at": utcnow().isoformat()}
+    lead.set_ownership(
+        owner=decision.owner,
+        queue=decision.queue,
+        reason=cast(RoutingReason, decision.reason() | {"by": by, "at": utcnow().isoformat()}),
+    )
     session.add(
         Assignment(
             lead_id=lead.id,
