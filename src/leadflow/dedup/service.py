@@ -37,12 +37,17 @@ from leadflow.dedup.matching import (
     score_vector,
 )
 from leadflow.dedup.repository import Candidate
-from leadflow.dedup.survivorship import MERGED_FIELDS, merge_fields
+from leadflow.dedup.survivorship import (
+    MERGED_FIELDS,
+    merge_fields,
+    ownership_of,
+    restore_ownership,
+    take_owner,
+)
 from leadflow.errors import Conflict, NotFound, ValidationFailed
 from leadflow.leads import repository as leads
 from leadflow.models import Lead, LeadStatus, MatchStatus
 from leadflow.models.base import utcnow
-from leadflow.models.lead import PAST_ROUTING, reason_for
 from leadflow.pipeline.failures import RetryableFailure
 from leadflow.pipeline.results import StageResult
 
@@ -158,8 +163,8 @@ async def merge(
         if name != "owner":
             setattr(survivor, name, value)
     if "owner" in changes:
-        before["ownership"] = _ownership(survivor)
-        _give_owner(survivor, duplicate, changes["owner"], by=decided_by or "dedup")
+        before["ownership"] = ownership_of(survivor)
+        take_owner(survivor, duplicate, changes["owner"], by=decided_by or "dedup")
     if "email" in changes:
         survivor.email_key = duplicate.email_key
     if "phone" in changes:
@@ -186,54 +191,6 @@ async def merge(
         detail["by"] = decided_by
     await leads.add_event(session, survivor.id, "lead.duplicate_merged", detail)
     return {"changed_fields": sorted(changes)}
-
-
-def _ownership(lead: Lead) -> dict[str, Any]:
-    """What the lead's owner, queue and reason were, for an undone merge to put back."""
-    return {"owner": lead.owner, "queue": lead.queue, "routing_reason": lead.routing_reason}
-
-
-def _give_owner(survivor: Lead, duplicate: Lead, owner: str, *, by: str) -> None:
-    """The survivorship rules gave the survivor its duplicate's owner: out of any queue,
-    and the reason says where the owner came from."""
-    source = "the imported contact" if duplicate.form_key == "import" else "a lead"
-    survivor.set_ownership(
-        owner=owner,
-        reason=reason_for(
-            "merge", f"To {owner}, owner of {source} merged into this one.", owner=owner, by=by
-        ),
-    )
-
-
-def _restore_ownership(survivor: Lead, undo: dict[str, Any], merged_owner: str | None) -> bool:
-    """An undone merge: the owner, queue and reason the survivor had before, unless they
-    changed since (routed again, reassigned). Whether they were put back."""
-    reason = survivor.routing_reason or {}
-    before = undo.get("ownership")
-    if before is None:  # merged before the ownership was recorded: the owner alone
-        before = {"owner": undo["fields"]["owner"], "queue": None, "routing_reason": None}
-    elif reason.get("rule") != "merge":
-        return False
-    if survivor.owner != merged_owner:
-        return False
-    if before["owner"] is None and before["queue"] is None:
-        if LeadStatus(survivor.status) in PAST_ROUTING:
-            return False  # routed since: it keeps the owner rather than have neither
-        survivor.clear_ownership()
-        return True
-    survivor.set_ownership(
-        owner=before["owner"],
-        queue=before["queue"],
-        reason=before["routing_reason"]
-        or reason_for(
-            "merge",
-            f"Back to {before['owner'] or before['queue']}: the merge that changed it was undone.",
-            owner=before["owner"],
-            queue=before["queue"],
-            by="dedup",
-        ),
-    )
-    return True
 
 
 async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
@@ -416,7 +373,7 @@ async def unmerge(
     restored = []
     for name, old in undo["fields"].items():
         if name == "owner":
-            if _restore_ownership(survivor, undo, merged_values[name]):
+            if restore_ownership(survivor, undo, merged_values[name]):
                 restored.append(name)
         elif getattr(survivor, name) == merged_values[name]:
             setattr(survivor, name, old)
