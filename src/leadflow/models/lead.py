@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -74,8 +74,8 @@ class RoutingReason(TypedDict):
     steps: list[str]  # what was tried before, and why not
     alert: str | None
     sentence: str
-    by: str  # routing, a person, dedup, import
-    at: str  # ISO 8601
+    by: NotRequired[str]  # routing, a person, dedup, import; stored, not in a dry run
+    at: NotRequired[str]  # ISO 8601
 
 
 def reason_for(
