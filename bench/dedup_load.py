@@ -27,7 +27,7 @@ GENERATOR = 2  # bump whenever the generated data changes: the next run reloads
 LEADS_COLUMNS = (
     "id, form_key, status, status_changed_at, email, phone, first_name, last_name, company,"
     " title, country, street, city, postcode, submitted_at, quality, email_key, phone_key,"
-    " company_domain, created_at, updated_at"
+    " company_domain, created_at, updated_at, queue"
 )
 
 
@@ -42,7 +42,7 @@ def lead_row(lead: Lead) -> tuple[Any, ...]:
         *(lead.id, lead.form_key, lead.status, lead.status_changed_at, lead.email, lead.phone),
         *(lead.first_name, lead.last_name, lead.company, lead.title, lead.country, lead.street),
         *(lead.city, lead.postcode, lead.submitted_at, json.dumps(lead.quality), lead.email_key),
-        *(lead.phone_key, lead.company_domain, lead.created_at, lead.updated_at),
+        *(lead.phone_key, lead.company_domain, lead.created_at, lead.updated_at, lead.queue),
     )
 
 

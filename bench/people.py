@@ -212,6 +212,7 @@ class World:
             id=id_,
             form_key="bench",
             status="routed",
+            queue="triage",  # a routed lead has an owner or a queue
             status_changed_at=submitted,
             email=email,
             phone=phone,

@@ -15,7 +15,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from leadflow.config import load_config, load_config_text
-from leadflow.routing.router import MemoryState, Router
+from leadflow.routing.rules import decide
+from leadflow.routing.views import RoutingLead, World
 from leadflow.scoring.engine import Activity, LeadView, score
 from leadflow.validation.context import channel_of, country_code, device_of, locale_region
 from leadflow.validation.email import analyse_email
@@ -149,8 +150,6 @@ def routing_config(owners: int = 500, teams: int = 50, rules: int = 200) -> str:
 
 def routing_rate(leads: int = 3000, seed: int = 7) -> float:
     """Routing decisions per second with 500 owners and 200 rules, on one core."""
-    import asyncio
-
     config = load_config_text(routing_config(), "bench-routing.yaml")
     rng = random.Random(seed)
     views = [
@@ -159,17 +158,12 @@ def routing_rate(leads: int = 3000, seed: int = 7) -> float:
     ]
     now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, within hours
 
-    async def run() -> float:
-        state = MemoryState()
-        router = Router(config, state)
-        started = time.perf_counter()
-        for view in views:
-            decision = await router.route(view, now)
-            if decision.owner:
-                state.assigned(decision.owner)
-        return leads / (time.perf_counter() - started)
-
-    return asyncio.run(run())
+    world = World(now=now)
+    started = time.perf_counter()
+    for view in views:
+        decision = decide(RoutingLead(view=view), world, config)
+        world = world.after(decision)
+    return leads / (time.perf_counter() - started)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from leadflow.db import transaction
 from leadflow.dedup.matching import Kind, normalise
 from leadflow.models import Account, Activity, Lead, LeadStatus
 from leadflow.models.base import Base, utcnow
+from leadflow.models.lead import PAST_ROUTING
 from leadflow.validation.email import analyse_email
 from leadflow.validation.phone import analyse_phone
 from leadflow.validation.service import company_domain, contact_flags
@@ -140,7 +141,10 @@ _PIPELINE = (
 
 
 def _past(status: LeadStatus, stage: LeadStatus) -> bool:
-    """Whether a lead at ``status`` has been through ``stage`` (side exits: through none)."""
+    """Whether a lead at ``status`` has been through ``stage``: an outcome (contacted ...)
+    has been through them all; a side exit (quarantined, failed, merged) through none."""
+    if status in PAST_ROUTING and status not in _PIPELINE:
+        return True
     return status in _PIPELINE and _PIPELINE.index(status) >= _PIPELINE.index(stage)
 
 

@@ -105,6 +105,7 @@ async def _returning_survivor(
         phone_only = Lead(
             form_key="contact",
             status="routed",
+            queue="triage",  # a routed lead has an owner or a queue
             first_name="Zed",
             last_name="Quist",
             phone="+4930555111",

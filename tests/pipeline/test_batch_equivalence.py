@@ -326,7 +326,8 @@ async def test_the_lateral_candidates_query_reads_what_the_plain_join_does(app: 
         leads = [
             Lead(
                 form_key="contact",
-                status=rng.choice(["routed", "merged", "received"]),
+                status=(status := rng.choice(["routed", "merged", "received"])),
+                queue="triage" if status == "routed" else None,  # routed: owner or queue
                 email=f"p{n}@x.de",
                 first_name=rng.choice(["Ana", None]),
                 quality={"email_key": f"p{n}@x.de", "company_domain": "x.de"},

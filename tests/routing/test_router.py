@@ -1,4 +1,4 @@
-"""The router without a database: strategies, availability, hours across time zones, reasons."""
+"""Routing without a database: strategies, availability, hours across time zones, reasons."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from leadflow.config import Config, ConfigError, load_config_text
 from leadflow.config.routing import at_work, parse_hours
-from leadflow.routing.router import Context, MemoryState, Router
+from leadflow.routing.rules import decide
+from leadflow.routing.views import AccountView, Load, RoutingDecision, RoutingLead, World
 from leadflow.scoring.engine import LeadView
 
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -35,16 +36,24 @@ routing:
 """
 
 
+def route(
+    cfg: Config,
+    view: LeadView,
+    now: datetime = MONDAY_NOON,
+    world: World | None = None,
+    **lead: Any,
+) -> RoutingDecision:
+    return decide(RoutingLead.of(view, **lead), world or World(now=now), cfg)
+
+
 async def run(
-    cfg: Config, leads: int, state: MemoryState | None = None, **fields: Any
+    cfg: Config, leads: int, world: World | None = None, **fields: Any
 ) -> list[str | None]:
-    state = state or MemoryState()
-    router = Router(cfg, state)
+    world = world or World(now=MONDAY_NOON)
     owners = []
     for _ in range(leads):
-        decision = await router.route(LeadView(fields), MONDAY_NOON)
-        if decision.owner:
-            state.assigned(decision.owner)
+        decision = decide(RoutingLead(view=LeadView(fields)), world, cfg)
+        world = world.after(decision)
         owners.append(decision.owner)
     return owners
 
@@ -64,9 +73,9 @@ async def test_weighted_gives_each_their_share() -> None:
 
 
 async def test_least_loaded_goes_to_the_fewest_open_leads() -> None:
-    state = MemoryState()
-    state.open = {"a@x.com": 5, "b@x.com": 1, "c@x.com": 3}
-    owners = await run(config(TEAM.replace("STRATEGY", "least_loaded")), 4, state)
+    loads = {"a@x.com": Load(open=5), "b@x.com": Load(open=1), "c@x.com": Load(open=3)}
+    world = World(now=MONDAY_NOON, loads=loads)
+    owners = await run(config(TEAM.replace("STRATEGY", "least_loaded")), 4, world)
     assert owners == ["b@x.com", "b@x.com", "c@x.com", "b@x.com"]
 
 
@@ -85,16 +94,14 @@ routing:
   rules:
     - {id: everyone, to: {team: all}, respect_hours: true}
 """
-    state = MemoryState()
-    state.today = {"c@x.com": 1}
     christmas = datetime(2026, 12, 25, 12, 0, tzinfo=UTC)
-    state.off = {}
+    world = World(now=christmas, loads={"c@x.com": Load(today=1)})
     cfg = config(text.replace("2026-11-20, to: 2026-11-30", "2026-12-20, to: 2026-12-30"))
 
-    decision = await Router(cfg, state).route(LeadView({}), christmas)
+    decision = route(cfg, LeadView({}), world=world)
 
     assert decision.owner == "f@x.com"
-    skipped = {c["owner"]: c["skipped"] for c in decision.candidates}
+    skipped = {c.owner: c.skipped for c in decision.candidates}
     assert skipped == {
         "a@x.com": "inactive",
         "b@x.com": "out of office until 2026-12-30 (parental leave)",
@@ -115,7 +122,7 @@ async def test_a_pool_with_nobody_available_goes_to_triage_with_an_alert() -> No
         "owners: [{email: a@x.com, active: false}]\n"
         "routing: {rules: [{id: r, to: {owner: a@x.com}}]}"
     )
-    decision = await Router(cfg, MemoryState()).route(LeadView({}), MONDAY_NOON)
+    decision = route(cfg, LeadView({}))
     assert (decision.owner, decision.queue, decision.rule) == (None, "triage", "r")
     assert decision.alert == "no one available in owner:a@x.com"
 
@@ -134,13 +141,10 @@ routing:
       to: {owner: us@x.com}
 """
     )
-    router = Router(cfg, MemoryState())
-    partner = await router.route(
-        LeadView({"country": "DE"}, answers={"partner": "yes"}), MONDAY_NOON
-    )
-    german = await router.route(LeadView({"country": "AT"}), MONDAY_NOON)
-    hot = await router.route(LeadView({"country": "US", "segment": "hot"}), MONDAY_NOON)
-    warm = await router.route(LeadView({"country": "US", "segment": "warm"}), MONDAY_NOON)
+    partner = route(cfg, LeadView({"country": "DE"}, answers={"partner": "yes"}))
+    german = route(cfg, LeadView({"country": "AT"}))
+    hot = route(cfg, LeadView({"country": "US", "segment": "hot"}))
+    warm = route(cfg, LeadView({"country": "US", "segment": "warm"}))
 
     assert (partner.queue, partner.alert) == ("partners", "lead in queue partners")
     assert (german.owner, german.rule) == ("de@x.com", "dach")
@@ -164,25 +168,21 @@ owners:
 routing: {rules: [{id: rest, to: {owner: pool@x.com}}]}
 """
     )
-    router = Router(cfg, MemoryState())
-    account = {"name": "Acme", "owner": "am@x.com"}
+    account = AccountView(name="Acme", owner="am@x.com")
+    returning = {"previous_reason": "returning lead", "account": account}
 
-    sticky = await router.route(
-        LeadView({}), MONDAY_NOON, Context("rep@x.com", "returning lead", account)
-    )
-    away = await router.route(
-        LeadView({}), MONDAY_NOON, Context("away@x.com", "returning lead", account)
-    )
-    gone = await router.route(
-        LeadView({}), MONDAY_NOON, Context("left@x.com", "same company (acme.com)")
+    sticky = route(cfg, LeadView({}), previous_owner="rep@x.com", **returning)
+    away = route(cfg, LeadView({}), previous_owner="away@x.com", **returning)
+    gone = route(
+        cfg, LeadView({}), previous_owner="left@x.com", previous_reason="same company (acme.com)"
     )
 
     assert (sticky.owner, sticky.rule) == ("rep@x.com", "sticky")
     assert sticky.sentence == "Back to rep@x.com, who had this person before (returning lead)."
     assert (away.owner, away.rule) == ("am@x.com", "account")
-    assert away.steps == ["previous owner away@x.com skipped: inactive"]
+    assert list(away.steps) == ["previous owner away@x.com skipped: inactive"]
     assert (gone.owner, gone.rule) == ("pool@x.com", "rest")
-    assert gone.steps == ["previous owner left@x.com is no longer an owner"]
+    assert list(gone.steps) == ["previous owner left@x.com is no longer an owner"]
 
 
 async def test_segments_that_are_not_for_a_person_go_to_nurture() -> None:
@@ -190,7 +190,7 @@ async def test_segments_that_are_not_for_a_person_go_to_nurture() -> None:
         "scoring: {segments: {cold: {to_person: false}, warm: {}, hot: {}}}\n"
         "owners: [{email: a@x.com}]"
     )
-    decision = await Router(cfg, MemoryState()).route(LeadView({"segment": "cold"}), MONDAY_NOON)
+    decision = route(cfg, LeadView({"segment": "cold"}))
     assert (decision.owner, decision.queue, decision.rule) == (None, "nurture", "segment")
 
 
@@ -252,16 +252,14 @@ async def test_every_lead_gets_an_owner_or_a_queue_and_a_reason(
         f"owners:\n{owners}\nteams: {{t: {{members: [{members}]}}}}\n"
         f"routing: {{rules: [{{id: r, to: {{team: t}}, strategy: {strategy}}}]}}"
     )
-    state = MemoryState()
-    router = Router(cfg, state)
+    world = World(now=MONDAY_NOON)
     for _ in range(leads):
-        decision = await router.route(LeadView({}), MONDAY_NOON)
+        decision = decide(RoutingLead(view=LeadView({})), world, cfg)
         assert (decision.owner is None) != (decision.queue is None)
         assert decision.sentence
-        if decision.owner:
-            state.assigned(decision.owner)
+        world = world.after(decision)
     if strategy == "round_robin" and any(active):
-        counts = [state.today.get(f"o{n}@x.com", 0) for n, a in enumerate(active) if a]
+        counts = [world.load(f"o{n}@x.com").today for n, a in enumerate(active) if a]
         assert max(counts) - min(counts) <= 1
 
 
@@ -280,14 +278,11 @@ routing:
     - {id: by-product, to: {team: eu}, require: [product]}
 """
     )
-    router = Router(cfg, MemoryState())
-    french = await router.route(LeadView({}, {"country": "FR"}, {"kind": "c"}), MONDAY_NOON)
-    austrian = await router.route(LeadView({}, {"country": "AT"}, {"kind": "c"}), MONDAY_NOON)
-    german_speaker = await router.route(
-        LeadView({}, {"language": "de"}, {"kind": "l"}), MONDAY_NOON
-    )
-    enterprise = await router.route(LeadView({"product_interest": "Enterprise plan"}), MONDAY_NOON)
-    nobody = await router.route(LeadView({}, {"country": "JP"}, {"kind": "c"}), MONDAY_NOON)
+    french = route(cfg, LeadView({}, {"country": "FR"}, {"kind": "c"}))
+    austrian = route(cfg, LeadView({}, {"country": "AT"}, {"kind": "c"}))
+    german_speaker = route(cfg, LeadView({}, {"language": "de"}, {"kind": "l"}))
+    enterprise = route(cfg, LeadView({"product_interest": "Enterprise plan"}))
+    nobody = route(cfg, LeadView({}, {"country": "JP"}, {"kind": "c"}))
 
     assert [d.owner for d in (french, austrian, german_speaker, enterprise)] == [
         "fr@x.com",
@@ -295,7 +290,7 @@ routing:
         "de@x.com",
         "fr@x.com",
     ]
-    assert {c["owner"]: c["skipped"] for c in french.candidates} == {
+    assert {c.owner: c.skipped for c in french.candidates} == {
         "de@x.com": "does not cover country FR",
         "fr@x.com": None,
     }

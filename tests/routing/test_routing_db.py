@@ -204,7 +204,7 @@ async def test_reassignment_skips_the_owner_who_missed_the_deadline(
         decision = await reassign(session, lead, config, why="first contact SLA missed")
 
     assert decision.owner not in (None, before)
-    skipped = {c["owner"]: c["skipped"] for c in decision.candidates}
+    skipped = {c.owner: c.skipped for c in decision.candidates}
     assert skipped[before] == "being reassigned away from them"
     lead_out = await get(client, auth, lead_id)
     event = next(e for e in lead_out["timeline"] if e["type"] == "lead.reassigned")

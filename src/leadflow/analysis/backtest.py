@@ -22,7 +22,6 @@ since the file's leads arrived over many days), and the conversion rate of each.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import multiprocessing
 from collections import Counter
@@ -46,7 +45,8 @@ from leadflow.analysis.evaluation import (
 from leadflow.analysis.history import History, HistoryPlan, unreachable, view_of
 from leadflow.config import Config
 from leadflow.config.scoring import Scoring
-from leadflow.routing.router import MemoryState, Router
+from leadflow.routing.rules import decide
+from leadflow.routing.views import RoutingLead, World
 from leadflow.scoring.engine import LeadView, score
 
 
@@ -62,24 +62,14 @@ def route_all(
     config: Config, views: Sequence[LeadView], scored: Sequence[tuple[int, str]]
 ) -> list[str]:
     """Where each lead would go: an owner's email, or ``queue:<name>``."""
-    router = Router(config, MemoryState())
-    state = router.state
-    assert isinstance(state, MemoryState)
-    now = datetime.now(UTC)
-
-    async def run() -> list[str]:
-        out = []
-        for view, (points, segment) in zip(views, scored, strict=True):
-            fields = {**view.fields, "score": points, "segment": segment}
-            decision = await router.route(dataclasses.replace(view, fields=fields), now)
-            if decision.owner:
-                state.assigned(decision.owner)
-                out.append(decision.owner)
-            else:
-                out.append(f"queue:{decision.queue}")
-        return out
-
-    return asyncio.run(run())
+    world = World(now=datetime.now(UTC))
+    out = []
+    for view, (points, segment) in zip(views, scored, strict=True):
+        fields = {**view.fields, "score": points, "segment": segment}
+        decision = decide(RoutingLead(view=dataclasses.replace(view, fields=fields)), world, config)
+        world = world.after(decision)
+        out.append(decision.owner or f"queue:{decision.queue}")
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from leadflow.fields import LEAD_FIELDS
 from leadflow.leads import repository as leads
 from leadflow.models import Account, Lead, LeadStatus
 from leadflow.models.base import new_id, utcnow
+from leadflow.models.lead import reason_for
 from leadflow.validation.context import country_code
 from leadflow.validation.email import analyse_email
 from leadflow.validation.phone import analyse_phone
@@ -90,14 +91,21 @@ def _contact(values: dict[str, str]) -> Lead | None:
     if not identified:
         return None
     now = utcnow()
+    fields = {name: value for name, value in values.items() if name != "owner"}
     lead = Lead(
         id=new_id(),
         form_key="import",
         status=LeadStatus.IMPORTED.value,
         status_changed_at=now,
         submitted_at=now,
-        **values,
+        **fields,
     )
+    owner = values.get("owner")
+    if owner:
+        sentence = f"{owner}, the contact's owner in the imported file."
+        lead.set_ownership(
+            owner=owner, reason=reason_for("import", sentence, owner=owner, by="import")
+        )
     lead.quality = {
         "email_valid": email.valid,
         "email_kind": email.kind.value if email.kind else None,

@@ -37,7 +37,13 @@ from leadflow.dedup.matching import (
     score_vector,
 )
 from leadflow.dedup.repository import Candidate
-from leadflow.dedup.survivorship import MERGED_FIELDS, merge_fields
+from leadflow.dedup.survivorship import (
+    MERGED_FIELDS,
+    merge_fields,
+    ownership_of,
+    restore_ownership,
+    take_owner,
+)
 from leadflow.errors import Conflict, NotFound, ValidationFailed
 from leadflow.leads import repository as leads
 from leadflow.models import Lead, LeadStatus, MatchStatus
@@ -154,7 +160,11 @@ async def merge(
         "status": duplicate.status,
     }
     for name, value in changes.items():
-        setattr(survivor, name, value)
+        if name != "owner":
+            setattr(survivor, name, value)
+    if "owner" in changes:
+        before["ownership"] = ownership_of(survivor)
+        take_owner(survivor, duplicate, changes["owner"], by=decided_by or "dedup")
     if "email" in changes:
         survivor.email_key = duplicate.email_key
     if "phone" in changes:
@@ -362,7 +372,10 @@ async def unmerge(
     merged_values = {name: getattr(duplicate, name) for name in undo["fields"]}
     restored = []
     for name, old in undo["fields"].items():
-        if getattr(survivor, name) == merged_values[name]:
+        if name == "owner":
+            if restore_ownership(survivor, undo, merged_values[name]):
+                restored.append(name)
+        elif getattr(survivor, name) == merged_values[name]:
             setattr(survivor, name, old)
             restored.append(name)
     if "email" in restored:

@@ -11,7 +11,8 @@ Rules, per field (``dedup.survivorship`` in the config):
   email and phone).
 
 Whatever the rule, an empty value never overwrites a non-empty one, so a merge
-never loses information.
+never loses information. The owner, when it changes, changes with the queue and
+the routing reason (``take_owner``; undone by ``restore_ownership``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from leadflow.fields import STORED_FIELDS
+from leadflow.models import Lead, LeadStatus
+from leadflow.models.lead import PAST_ROUTING, reason_for
 
 Rule = Literal["most_recent", "first", "longest", "verified"]
 
@@ -86,3 +89,51 @@ def merge_fields(
         if value != survivor.get(name):
             changes[name] = value
     return changes
+
+
+def ownership_of(lead: Lead) -> dict[str, Any]:
+    """What the lead's owner, queue and reason were, for an undone merge to put back."""
+    return {"owner": lead.owner, "queue": lead.queue, "routing_reason": lead.routing_reason}
+
+
+def take_owner(survivor: Lead, duplicate: Lead, owner: str, *, by: str) -> None:
+    """The survivorship rules gave the survivor its duplicate's owner: out of any queue,
+    and the reason says where the owner came from."""
+    source = "the imported contact" if duplicate.form_key == "import" else "a lead"
+    survivor.set_ownership(
+        owner=owner,
+        reason=reason_for(
+            "merge", f"To {owner}, owner of {source} merged into this one.", owner=owner, by=by
+        ),
+    )
+
+
+def restore_ownership(survivor: Lead, undo: dict[str, Any], merged_owner: str | None) -> bool:
+    """An undone merge: the owner, queue and reason the survivor had before, unless they
+    changed since (routed again, reassigned). Whether they were put back."""
+    reason = survivor.routing_reason or {}
+    before = undo.get("ownership")
+    if before is None:  # merged before the ownership was recorded: the owner alone
+        before = {"owner": undo["fields"]["owner"], "queue": None, "routing_reason": None}
+    elif reason.get("rule") != "merge":
+        return False
+    if survivor.owner != merged_owner:
+        return False
+    if before["owner"] is None and before["queue"] is None:
+        if LeadStatus(survivor.status) in PAST_ROUTING:
+            return False  # routed since: it keeps the owner rather than have neither
+        survivor.clear_ownership()
+        return True
+    survivor.set_ownership(
+        owner=before["owner"],
+        queue=before["queue"],
+        reason=before["routing_reason"]
+        or reason_for(
+            "merge",
+            f"Back to {before['owner'] or before['queue']}: the merge that changed it was undone.",
+            owner=before["owner"],
+            queue=before["queue"],
+            by="dedup",
+        ),
+    )
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -42,12 +42,82 @@ def field_column(name: str) -> MappedColumn[Any]:
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in LeadStatus)
 
+# A lead in one of these has been routed: it has an owner or a queue, exactly one.
+PAST_ROUTING = frozenset(
+    {
+        LeadStatus.ROUTED,
+        LeadStatus.SYNCED,
+        LeadStatus.CONTACTED,
+        LeadStatus.MEETING_BOOKED,
+        LeadStatus.QUALIFIED,
+        LeadStatus.DISQUALIFIED,
+    }
+)
+_PAST_ROUTING = ", ".join(sorted(f"'{s.value}'" for s in PAST_ROUTING))
+# Single ownership: never both an owner and a queue; once routed, one of them.
+SINGLE_OWNERSHIP = (
+    "(owner IS NULL OR queue IS NULL) AND "
+    f"(owner IS NOT NULL OR queue IS NOT NULL OR status NOT IN ({_PAST_ROUTING}))"
+)
+
+
+class ConsideredOwner(TypedDict):
+    """An owner routing looked at: their counts (None: not read) and why skipped."""
+
+    owner: str
+    today: int | None
+    open: int | None
+    skipped: str | None
+
+
+class RoutingReason(TypedDict):
+    """Why the lead has its owner or queue (``routing_reason``), as people read it."""
+
+    rule: str  # a routing rule's id, or sticky, account, segment, fallback, manual, merge, import
+    strategy: str | None
+    owner: str | None
+    queue: str | None
+    candidates: list[ConsideredOwner]
+    steps: list[str]  # what was tried before, and why not
+    alert: str | None
+    sentence: str
+    by: NotRequired[str]  # routing, a person, dedup, import; stored, not in a dry run
+    at: NotRequired[str]  # ISO 8601
+
+
+def reason_for(
+    rule: str,
+    sentence: str,
+    *,
+    owner: str | None = None,
+    queue: str | None = None,
+    by: str,
+) -> RoutingReason:
+    """The reason of an ownership that no routing rule decided (a merge, an import)."""
+    return RoutingReason(
+        rule=rule,
+        strategy=None,
+        owner=owner,
+        queue=queue,
+        candidates=[],
+        steps=[],
+        alert=None,
+        sentence=sentence,
+        by=by,
+        at=utcnow().isoformat(),
+    )
+
+
+class OwnershipError(ValueError):
+    """An owner and a queue at once, or neither where one is needed."""
+
 
 class Lead(Base):
     __tablename__ = "leads"
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUSES})", name="status"),
         CheckConstraint("score IS NULL OR score BETWEEN 0 AND 100", name="score_range"),
+        CheckConstraint(SINGLE_OWNERSHIP, name="single_ownership"),
         Index("ix_leads_created_at_id", "created_at", "id"),
         Index("ix_leads_status_created_at", "status", "created_at"),
         # routing: the most recent lead of the same company that has an owner
@@ -126,6 +196,33 @@ class Lead(Base):
     def set_status(self, status: LeadStatus) -> None:
         self.status = status.value
         self.status_changed_at = utcnow()
+
+    def set_ownership(
+        self,
+        *,
+        owner: str | None = None,
+        queue: str | None = None,
+        reason: RoutingReason,
+    ) -> None:
+        """Give the lead to an owner or to a queue, with the reason: the one way the
+        three are written, so they never disagree (the table's check says the same)."""
+        if (owner is None) == (queue is None):
+            raise OwnershipError(
+                f"lead {self.id}: give exactly one of owner and queue "
+                f"(given owner={owner!r}, queue={queue!r})"
+            )
+        self.owner = owner
+        self.queue = queue
+        self.routing_reason = dict(reason)
+
+    def clear_ownership(self) -> None:
+        """Back to nobody's (an undone merge that had given the lead its owner): only
+        a lead that has not been routed may be without an owner and a queue."""
+        if LeadStatus(self.status) in PAST_ROUTING:
+            raise OwnershipError(f"lead {self.id} is {self.status}: it keeps an owner or a queue")
+        self.owner = None
+        self.queue = None
+        self.routing_reason = None
 
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), default=utcnow, onupdate=utcnow

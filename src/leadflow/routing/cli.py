@@ -64,9 +64,8 @@ def route(
     assigned (the database is read, never written)."""
     from leadflow.db import create_engine, session_factory
     from leadflow.models import Lead
-    from leadflow.models.base import utcnow
-    from leadflow.routing.router import Context, Router
-    from leadflow.routing.service import DatabaseState, find_account
+    from leadflow.routing import service
+    from leadflow.routing.views import AccountView, RoutingLead
     from leadflow.scoring.engine import LeadView
     from leadflow.settings import get_settings
 
@@ -79,32 +78,31 @@ def route(
         engine = create_engine(url, pool_size=1)
         try:
             async with session_factory(engine)() as session, session.begin():
-                probe = Lead(
-                    company=data.get("company"),
-                    company_domain=data.get("company_domain")
-                    or data.get("quality", {}).get("company_domain"),
-                )
-                account = data.get("account") or None
-                if account is None:
-                    found = await find_account(session, probe)
-                    if found is not None:
-                        account = {
-                            "name": found.name,
-                            "domain": found.domain,
-                            "owner": found.owner,
-                            "country": found.country,
-                        }
+                given = data.get("account")
+                account: AccountView | None
+                if given:
+                    account = AccountView(
+                        **{k: given.get(k) for k in ("name", "domain", "owner", "country")}
+                    )
+                else:
+                    probe = Lead(
+                        company=data.get("company"),
+                        company_domain=data.get("company_domain")
+                        or data.get("quality", {}).get("company_domain"),
+                    )
+                    account = service.account_view(await service.find_account(session, probe))
                 fields = {
                     k: v for k, v in data.items() if k not in ("quality", "answers", "account")
                 }
-                view = LeadView(
-                    fields, data.get("quality", {}), data.get("answers", {}), (), account or {}
+                view = LeadView(fields, data.get("quality", {}), data.get("answers", {}))
+                lead = RoutingLead.of(
+                    view,
+                    previous_owner=data.get("owner"),
+                    previous_reason="previous owner given",
+                    account=account,
                 )
-                context = Context(data.get("owner"), "previous owner given", account)
-                decision = await Router(config, DatabaseState(session)).route(
-                    view, utcnow(), context
-                )
-                await session.rollback()  # a dry run: the round-robin turn is not taken
+                decision = await service.dry_run(session, lead, config)
+                await session.rollback()  # a dry run: nothing is kept
                 return decision
         finally:
             await engine.dispose()
@@ -120,7 +118,7 @@ def route(
         typer.echo(f"  alert: {decision.alert}")
     if explain:
         for candidate in decision.candidates:
-            state = candidate["skipped"] or "available"
-            today = "-" if candidate["today"] is None else candidate["today"]
-            open_ = "-" if candidate["open"] is None else candidate["open"]
-            typer.echo(f"  {candidate['owner']:<32} today {today:>3}  open {open_:>4}  {state}")
+            state = candidate.skipped or "available"
+            today = "-" if candidate.today is None else candidate.today
+            open_ = "-" if candidate.open is None else candidate.open
+            typer.echo(f"  {candidate.owner:<32} today {today:>3}  open {open_:>4}  {state}")

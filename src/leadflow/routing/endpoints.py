@@ -8,17 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import delete, select
 
 from leadflow.config import ConfigError
-from leadflow.config.routing import Absence
 from leadflow.deps import AdminDep, RuntimeDep, SessionDep
 from leadflow.errors import NotFound, ValidationFailed
-from leadflow.models import OwnerAbsence
-from leadflow.models.base import utcnow
 from leadflow.pipeline.tasks import queue_crm_update
-from leadflow.routing.router import Load, skip_reason
-from leadflow.routing.service import DatabaseState, assign_by_person
+from leadflow.routing import service
 from leadflow.schemas import problem_responses
 from leadflow.scoring.engine import ruleset_version
 
@@ -90,7 +85,7 @@ async def assign(
     lead_id: uuid.UUID, body: AssignRequest, session: SessionDep, runtime: RuntimeDep
 ) -> Assigned:
     """A person gives the lead to an owner or a queue; the reason records who and why."""
-    lead = await assign_by_person(
+    lead = await service.assign_by_person(
         session,
         runtime.config,
         lead_id,
@@ -111,41 +106,30 @@ async def assign(
 @router.get("/v1/owners", response_model=list[OwnerOut], responses=problem_responses(401))
 async def owners(session: SessionDep, runtime: RuntimeDep) -> list[OwnerOut]:
     """Every owner of the config with their load and whether they can take a lead now."""
-    config = runtime.config
-    state = DatabaseState(session)
-    now = utcnow()
-    loads = await state.loads(config.owners, now)
-    absences = await state.absences()
-    rows = await session.scalars(select(OwnerAbsence).order_by(OwnerAbsence.start))
-    stored: dict[str, list[AbsenceOut]] = {}
-    for row in rows:
-        stored.setdefault(row.owner, []).append(
-            AbsenceOut(id=row.id, start=row.start, end=row.end, note=row.note, source="api")
+    return [
+        OwnerOut(
+            email=now.owner.email,
+            name=now.owner.name,
+            active=now.owner.active,
+            available=now.unavailable_because is None,
+            unavailable_because=now.unavailable_because,
+            today=now.load.today,
+            open=now.load.open,
+            max_per_day=now.owner.max_per_day,
+            max_open=now.owner.max_open,
+            out_of_office=[
+                *(
+                    AbsenceOut(id=None, start=a.start, end=a.end, note=a.note, source="config")
+                    for a in now.owner.out_of_office
+                ),
+                *(
+                    AbsenceOut(id=a.id, start=a.start, end=a.end, note=a.note, source="api")
+                    for a in now.absences
+                ),
+            ],
         )
-    out = []
-    for owner in config.owners:
-        key = owner.email.lower()
-        load = loads.get(key, Load())
-        why = skip_reason(owner, load, now, absences.get(key, ()), respect_hours=True)
-        configured = [
-            AbsenceOut(id=None, start=a.start, end=a.end, note=a.note, source="config")
-            for a in owner.out_of_office
-        ]
-        out.append(
-            OwnerOut(
-                email=owner.email,
-                name=owner.name,
-                active=owner.active,
-                available=why is None,
-                unavailable_because=why,
-                today=load.today,
-                open=load.open,
-                max_per_day=owner.max_per_day,
-                max_open=owner.max_open,
-                out_of_office=[*configured, *stored.get(key, [])],
-            )
-        )
-    return out
+        for now in await service.owners_now(session, runtime.config)
+    ]
 
 
 def _known(runtime: Any, email: str) -> str:
@@ -167,10 +151,7 @@ async def set_out_of_office(
     """The owner is away from ``from`` to ``to`` (both included, their time zone):
     routing skips them and says so in the reason."""
     owner = _known(runtime, email)
-    Absence(start=body.start, end=body.end, note=body.note)  # the config's own checks
-    row = OwnerAbsence(owner=owner, start=body.start, end=body.end, note=body.note)
-    session.add(row)
-    await session.flush()
+    row = await service.add_absence(session, owner, body.start, body.end, body.note)
     return AbsenceOut(id=row.id, start=row.start, end=row.end, note=row.note, source="api")
 
 
@@ -184,10 +165,7 @@ async def end_out_of_office(
 ) -> Response:
     """Back earlier than planned: the period is removed."""
     owner = _known(runtime, email)
-    result = await session.execute(
-        delete(OwnerAbsence).where(OwnerAbsence.id == absence_id, OwnerAbsence.owner == owner)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not await service.end_absence(session, owner, absence_id):
         raise NotFound(f"{email} has no out-of-office period {absence_id}.")
     return Response(status_code=204)
 
