@@ -29,6 +29,7 @@ from leadflow.fields import LEAD_FIELDS
 from leadflow.leads import repository as leads
 from leadflow.models import Account, Lead, LeadStatus
 from leadflow.models.base import new_id, utcnow
+from leadflow.stage import Batch
 from leadflow.validation.context import country_code
 from leadflow.validation.email import analyse_email
 from leadflow.validation.phone import analyse_phone
@@ -120,7 +121,7 @@ async def _import_contact(
         return None
     session.add(lead)
     await session.flush()
-    result = await dedupe_lead(session, lead, config)
+    result = await dedupe_lead(session, Batch(), lead, config)
     await leads.add_event(
         session, lead.id, "lead.imported", {"file": source, "line": line, **result.detail}
     )

@@ -30,8 +30,9 @@ from leadflow.db import transaction
 from leadflow.models import WorkerHeartbeat
 from leadflow.models.base import utcnow
 from leadflow.pipeline import repository
-from leadflow.pipeline.tasks import record_failures, requeue_stalled
-from leadflow.runtime import Runtime
+from leadflow.pipeline.attempts import record_failures
+from leadflow.pipeline.maintenance import requeue_stalled
+from leadflow.runtime import Runtime, worker_context
 
 logger = logging.getLogger("leadflow.worker")
 T = TypeVar("T")
@@ -198,6 +199,7 @@ class WorkerSupervisor:
             wait=True,
             install_signal_handlers=False,  # ours: stop() on SIGTERM, see leadflow worker
             worker_middleware=[record_failures],
+            additional_context=worker_context(self.rt),
             update_heartbeat_interval=pipeline.heartbeat.total_seconds(),
             stalled_worker_timeout=pipeline.stalled_after.total_seconds(),
             shutdown_graceful_timeout=pipeline.stop_grace.total_seconds(),
@@ -322,6 +324,7 @@ async def run_worker(
         concurrency=concurrency,
         install_signal_handlers=install_signal_handlers,
         worker_middleware=[record_failures],
+        additional_context=worker_context(rt),
         update_heartbeat_interval=rt.config.pipeline.heartbeat.total_seconds(),
         stalled_worker_timeout=rt.config.pipeline.stalled_after.total_seconds(),
         listen_notify=True,

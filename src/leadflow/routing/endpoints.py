@@ -14,9 +14,9 @@ from leadflow.config import ConfigError
 from leadflow.config.routing import Absence
 from leadflow.deps import AdminDep, RuntimeDep, SessionDep
 from leadflow.errors import NotFound, ValidationFailed
+from leadflow.jobs import queue_crm_update
 from leadflow.models import OwnerAbsence
 from leadflow.models.base import utcnow
-from leadflow.pipeline.tasks import queue_crm_update
 from leadflow.routing.router import Load, skip_reason
 from leadflow.routing.service import DatabaseState, assign_by_person
 from leadflow.schemas import problem_responses

@@ -21,12 +21,11 @@ from leadflow.db import advisory_lock
 from leadflow.dedup.matching import Kind, normalise
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.leads import repository as leads
-from leadflow.leads.repository import batch_of
 from leadflow.models import Account, Assignment, Lead, LeadStatus, OwnerAbsence, RoutingTurn
 from leadflow.models.base import utcnow
-from leadflow.pipeline.results import StageResult
 from leadflow.routing.router import Context, Decision, Load, Router
 from leadflow.scoring.service import view_of
+from leadflow.stage import Batch, StageResult
 
 # Leads an owner is still working on: they count against max_open.
 OPEN = (
@@ -290,7 +289,9 @@ async def company_owners(
     return found
 
 
-async def prepare_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+async def prepare_batch(
+    session: AsyncSession, held: Batch, batch: Sequence[Lead], config: Config
+) -> None:
     """Before routing a batch: every lead's account; then under the routing lock the
     owners' counts and the pools' turns (``DatabaseState``), and the owners of the
     companies' recent leads (the leads' ``context_of`` reads them from the transaction).
@@ -308,13 +309,15 @@ async def prepare_batch(session: AsyncSession, batch: list[Lead], config: Config
         session.info[("company owners", domain)] = found
 
 
-async def finish_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+async def finish_batch(
+    session: AsyncSession, held: Batch, batch: Sequence[Lead], config: Config
+) -> None:
     """After routing a batch: write back the pools' turns it moved."""
     await DatabaseState(session).write_turns()
 
 
 async def _company_owner(
-    session: AsyncSession, lead: Lead, domain: str, since: datetime
+    session: AsyncSession, held: Batch, lead: Lead, domain: str, since: datetime
 ) -> str | None:
     """The owner of the company's most recent other lead: routed in this transaction
     (a batch's earlier lead), else changed since ``since``."""
@@ -324,7 +327,7 @@ async def _company_owner(
     owners = session.info.get(("company owners", domain))
     if owners is None:
         owners = (await company_owners(session, [domain], since))[domain]
-    batch = batch_of(session)
+    batch = held.leads
     for lead_id, owner in owners:
         if lead_id == lead.id:
             continue
@@ -337,7 +340,9 @@ async def _company_owner(
     return None
 
 
-async def context_of(session: AsyncSession, lead: Lead, config: Config, now: datetime) -> Context:
+async def context_of(
+    session: AsyncSession, held: Batch, lead: Lead, config: Config, now: datetime
+) -> Context:
     key = ("account", lead.id)
     account = session.info.pop(key) if key in session.info else await find_account(session, lead)
     account_view = (
@@ -355,7 +360,7 @@ async def context_of(session: AsyncSession, lead: Lead, config: Config, now: dat
         return Context(lead.owner, why, account_view)
     if lead.company_domain:
         since = now - config.routing.sticky_within
-        recent = await _company_owner(session, lead, lead.company_domain, since)
+        recent = await _company_owner(session, held, lead, lead.company_domain, since)
         if recent:
             return Context(recent, f"same company ({lead.company_domain})", account_view)
     return Context(None, None, account_view)
@@ -391,11 +396,16 @@ async def assign(
 
 
 async def decide(
-    session: AsyncSession, lead: Lead, config: Config, *, exclude: Sequence[str] = ()
+    session: AsyncSession,
+    held: Batch,
+    lead: Lead,
+    config: Config,
+    *,
+    exclude: Sequence[str] = (),
 ) -> Decision:
     now = utcnow()
-    view = await view_of(session, lead, now)
-    context = await context_of(session, lead, config, now)
+    view = await view_of(session, held, lead, now)
+    context = await context_of(session, held, lead, config, now)
     if context.previous_owner and context.previous_owner.lower() in {e.lower() for e in exclude}:
         context = dataclasses.replace(context, previous_owner=None)
     view = dataclasses.replace(view, account=context.account or {})
@@ -403,8 +413,8 @@ async def decide(
     return await router.route(view, now, context)
 
 
-async def route_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
-    decision = await decide(session, lead, config)
+async def route_lead(session: AsyncSession, held: Batch, lead: Lead, config: Config) -> StageResult:
+    decision = await decide(session, held, lead, config)
     await assign(session, lead, decision)
     detail: dict[str, Any] = {
         "outcome": "routed",
@@ -424,7 +434,7 @@ async def reassign(
     """Give the lead to someone else by the rules (the follow-up SLA calls this when the
     owner missed a deadline): the current owner is not considered again."""
     previous = lead.owner
-    decision = await decide(session, lead, config, exclude=[previous] if previous else [])
+    decision = await decide(session, Batch(), lead, config, exclude=[previous] if previous else [])
     await assign(session, lead, decision, by=by)
     await leads.add_event(
         session,
