@@ -191,6 +191,9 @@ class WorkerSupervisor:
                 await self._write_beat()
 
     def _new_worker(self) -> Worker:
+        # procrastinate's Worker runs only the tasks imported so far, and nothing this
+        # process imported need be a task module: the jobs are deferred by name.
+        self.rt.jobs.perform_import_paths()  # type: ignore[no-untyped-call]
         pipeline = self.rt.config.pipeline
         return Worker(
             app=self.rt.jobs,
