@@ -116,7 +116,7 @@ async def submissions(
     session: AsyncSession, batch: Batch, lead_id: uuid.UUID
 ) -> Sequence[Submission]:
     """The lead's submissions, oldest first; read once per batch (its stages all need
-    them). Whatever moves submissions has the batch forget them (``forget_submissions``)."""
+    them). Whatever moves submissions has the batch forget them (``Batch.forget_submissions``)."""
     cached = batch.submissions.get(lead_id)
     if cached is None:
         await read_submissions(session, batch, [lead_id])
