@@ -81,6 +81,7 @@ from leadflow.db import create_engine, driver_connection, session_factory
 from leadflow.dedup import repository, service
 from leadflow.dedup.matching import blocking_keys
 from leadflow.dedup.service import FIELDS, match_values
+from leadflow.stage import Batch
 
 OUT = Path(__file__).resolve().parent / "out"
 LEADS = 1_000_000
@@ -124,7 +125,7 @@ async def step(sessions: Any, probe: Probe, config: Config) -> Sample:
         session.add(lead)
         await session.flush()  # the lead exists before its dedup step, as in the pipeline
         started = time.perf_counter()
-        result = await service.dedupe_lead(session, lead, config)
+        result = await service.dedupe_lead(session, Batch([lead]), lead, config)
         await session.flush()
         ms = (time.perf_counter() - started) * 1000
         await session.rollback()

@@ -1,8 +1,9 @@
-"""Typed FastAPI dependencies shared by the endpoints."""
+"""Typed FastAPI dependencies, and what the endpoints read of a request, shared by them."""
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -13,6 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadflow.db import transaction
 from leadflow.errors import Unauthorized
 from leadflow.runtime import Runtime
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address, when it is one (a forwarded header may carry anything)."""
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
 
 async def get_runtime(request: Request) -> Runtime:

@@ -1,12 +1,17 @@
-"""The job queue: procrastinate on the same PostgreSQL as the leads.
+"""The job queue: procrastinate on the same PostgreSQL as the leads, and deferring by task name.
 
 Jobs are deferred on the caller's own connection (``defer``), so a job commits
 or rolls back together with the data that caused it: an acknowledged lead can
 never exist without the job that processes it (transactional outbox).
+
+A stage asks for a later step by the task's registered name (``defer_named`` and
+the ``queue_*`` helpers below), so that no stage imports the pipeline's task
+modules: the pipeline calls the stages, never the reverse.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -15,13 +20,20 @@ import psycopg
 from procrastinate import PsycopgConnector
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadflow.config import Config
 from leadflow.db import driver_connection
 
 # Tasks register on this app at import time. Its connector is a placeholder:
 # each runtime puts in one for its database (``queue_connector``) for its life.
+# Every module that registers tasks is here: a worker, and a deferral by name,
+# import them all first.
 job_app = procrastinate.App(
     connector=PsycopgConnector(),
-    import_paths=["leadflow.pipeline.tasks"],
+    import_paths=[
+        "leadflow.pipeline.tasks",
+        "leadflow.pipeline.crm",
+        "leadflow.pipeline.maintenance",
+    ],
 )
 
 
@@ -89,13 +101,47 @@ async def defer_named(
 
 
 async def defer_once(
-    session: AsyncSession, name: str, queueing_lock: str, **task_kwargs: Any
+    session: AsyncSession,
+    name: str,
+    queueing_lock: str,
+    *,
+    schedule_at: datetime | None = None,
+    **task_kwargs: Any,
 ) -> bool:
     """``defer_named`` unless a job with ``queueing_lock`` already waits (it will see the
     latest data when it runs); False then. A savepoint keeps the transaction usable."""
     try:
         async with session.begin_nested():
-            await defer_named(session, name, queueing_lock=queueing_lock, **task_kwargs)
+            await defer_named(
+                session, name, queueing_lock=queueing_lock, schedule_at=schedule_at, **task_kwargs
+            )
     except procrastinate.exceptions.AlreadyEnqueued:
         return False
     return True
+
+
+async def queue_processing(session: AsyncSession, lead_id: uuid.UUID) -> None:
+    """Run the lead through the stages again (it was released, unmerged, reopened ...)."""
+    await defer_once(session, "lead.process", f"lead.process:{lead_id}", lead_id=str(lead_id))
+
+
+async def queue_crm_update(session: AsyncSession, config: Config, lead_id: uuid.UUID) -> None:
+    """Bring the lead's CRM record up to date, when a CRM is configured."""
+    if config.connectors.crm is not None:
+        await defer_once(
+            session, "crm.sync", f"crm.sync:{lead_id}", lead_id=str(lead_id), update=True
+        )
+
+
+async def queue_rescore(
+    session: AsyncSession, lead_id: uuid.UUID, at: datetime | None = None, why: str = "behaviour"
+) -> None:
+    """Score the lead again at ``at`` (debounce: while one waits, no other is queued)."""
+    await defer_once(
+        session,
+        "lead.rescore",
+        f"lead.rescore:{lead_id}",
+        schedule_at=at,
+        lead_id=str(lead_id),
+        why=why,
+    )

@@ -1,7 +1,7 @@
 """The process's shared resources: database engine, sessions, queue pool, config.
 
-The API reaches them through ``app.state.runtime``; jobs, which procrastinate
-calls without arguments of ours, through ``current()``.
+The API reaches them through ``app.state.runtime``; jobs through the context their
+worker hands them (``worker_context`` in, ``runtime_of`` out).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,11 +21,9 @@ from leadflow.connectors.base import Notifier
 from leadflow.connectors.fakes import NullNotifier
 from leadflow.db import create_engine, session_factory
 from leadflow.intake.ratelimit import IntakeRateLimiter
+from leadflow.intake.writer import GroupCommit
 from leadflow.jobs import job_app, queue_connector
 from leadflow.settings import Settings
-
-if TYPE_CHECKING:  # the intake imports the tasks, which import this module
-    from leadflow.intake.writer import GroupCommit
 
 
 @dataclass
@@ -75,7 +73,6 @@ class Runtime:
                 logger.error("config not reloaded, the running one stays:\n%s", exc)
 
     async def close(self) -> None:
-        global _current
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -85,11 +82,8 @@ class Runtime:
         self._connector.close()  # give the queue back its placeholder connector
         await self.engine.dispose()
         self.rate_limiter.close()
-        if _current is self:
-            _current = None
 
 
-_current: Runtime | None = None
 logger = logging.getLogger(__name__)
 CONFIG_CHECK_SECONDS = 5.0
 
@@ -102,10 +96,7 @@ def _mtime(path: Path) -> float | None:
 
 
 async def start(settings: Settings, config: Config, database_url: str) -> Runtime:
-    """Open the pools and make this the process's runtime."""
-    from leadflow.intake.writer import GroupCommit
-
-    global _current
+    """Open the pools: the process's runtime, until ``close``."""
     engine = create_engine(database_url, pool_size=settings.db_pool_size)
     connector = contextlib.ExitStack()
     connector.enter_context(
@@ -128,11 +119,21 @@ async def start(settings: Settings, config: Config, database_url: str) -> Runtim
     if settings.config is not None:
         # Every process (API replicas, workers) sees a changed file within seconds.
         runtime._watcher = asyncio.create_task(runtime._watch(CONFIG_CHECK_SECONDS))
-    _current = runtime
     return runtime
 
 
-def current() -> Runtime:
-    if _current is None:
-        raise RuntimeError("Leadflow's runtime is not started in this process")
-    return _current
+# Where a worker's jobs find the runtime in their context (``additional_context``).
+_CONTEXT_KEY = "leadflow.runtime"
+
+
+def worker_context(runtime: Runtime) -> dict[str, Any]:
+    """What a worker hands each of its jobs (procrastinate's ``additional_context``)."""
+    return {_CONTEXT_KEY: runtime}
+
+
+def runtime_of(context: procrastinate.JobContext) -> Runtime:
+    """The runtime of the worker running this job (``worker_context``)."""
+    runtime = context.additional_context.get(_CONTEXT_KEY)
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError("this job's worker was started without Leadflow's runtime")
+    return runtime

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.dedup import repository as dedup_repository
 from leadflow.models import Lead, LeadStatus
+from leadflow.stage import Batch
 from tests.factories import dedup_step, inputs, lead_view, submissions_url, submit
 from tests.pipeline.conftest import drain
 
@@ -136,14 +137,16 @@ async def test_a_survivor_merged_by_a_person_meanwhile_is_not_merged_into(
     again = await submit(client, email="ana@acme.de", full_name="Ana Weber", message="me again")
     lock_lead = dedup_repository.lock_lead
 
-    async def a_person_merges_first(session: AsyncSession, lead_id: uuid.UUID) -> Lead | None:
+    async def a_person_merges_first(
+        session: AsyncSession, batch: Batch, lead_id: uuid.UUID
+    ) -> Lead | None:
         if str(lead_id) == first:  # between the candidate read and the survivor's lock
             await session.execute(
                 update(Lead)
                 .where(Lead.id == lead_id)
                 .values(duplicate_of=uuid.UUID(other), status=LeadStatus.MERGED.value)
             )
-        return await lock_lead(session, lead_id)
+        return await lock_lead(session, batch, lead_id)
 
     monkeypatch.setattr(dedup_repository, "lock_lead", a_person_merges_first)
     await drain(app)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import procrastinate
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
@@ -12,6 +14,7 @@ from sqlalchemy import text
 from leadflow.app import create_app
 from leadflow.config import Config, load_config_text
 from leadflow.pipeline.worker import run_worker
+from leadflow.runtime import worker_context
 from leadflow.settings import Settings
 from tests.conftest import TEST_CONFIG
 
@@ -56,6 +59,21 @@ async def drain(app: FastAPI, concurrency: int = 4) -> None:
             if (await connection.execute(READY)).scalar_one() == 0:
                 return
     raise AssertionError("jobs were still ready after 20 worker runs")
+
+
+def job_context(app: FastAPI, task_name: str, job_id: int = -1) -> procrastinate.JobContext:
+    """What a worker hands a job of ``task_name``: its app, the runtime, the job itself."""
+    rt = app.state.runtime
+    job = procrastinate.jobs.Job(
+        id=job_id, queue="test", lock=None, queueing_lock=None, task_name=task_name
+    )
+    return procrastinate.JobContext(
+        app=rt.jobs,
+        job=job,
+        additional_context=worker_context(rt),
+        start_timestamp=time.time(),
+        abort_reason=lambda: None,
+    )
 
 
 @pytest.fixture

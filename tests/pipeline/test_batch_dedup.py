@@ -50,12 +50,14 @@ def _keys(db: psycopg.Connection[Row], lead_id: str) -> set[str]:
 # --- 1. a pair an earlier lead of the batch linked with a later one ----------------------
 
 
-async def _switchboard(client: httpx.AsyncClient, db: psycopg.Connection[Row]) -> tuple[str, str]:
+async def _switchboard(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
+) -> tuple[str, str]:
     """Dora, processed before (her keys stored), comes round again; Ben, new, shares her
     switchboard number: a possible pair (two addresses)."""
     [dora] = await submitted(client, {"email": "dora@acme.de", "tel": "030 901820"})
     db.execute("DELETE FROM procrastinate_jobs")
-    await tasks.process(_ids(dora))
+    await tasks.process(app.state.runtime, _ids(dora))
     [ben] = await submitted(client, {"email": "ben@acme.de", "tel": "+49 30 901820"})
     await _again(db, dora)
     return ben, dora
@@ -66,10 +68,10 @@ async def test_alone_a_pair_linked_by_the_lead_before_is_one_record(
 ) -> None:
     """The reference: Ben links Dora (found by her stored keys); Dora then reads that
     pair record (``paired``) and updates it rather than adding a second."""
-    ben, dora = await _switchboard(client, db)
+    ben, dora = await _switchboard(app, client, db)
 
-    await tasks.process(_ids(ben))
-    await tasks.process(_ids(dora))
+    await tasks.process(app.state.runtime, _ids(ben))
+    await tasks.process(app.state.runtime, _ids(dora))
 
     assert _pairs(db) == [(dora, ben, "possible")]
 
@@ -81,9 +83,9 @@ async def test_in_a_batch_a_pair_linked_by_an_earlier_lead_is_one_record(
     hold Ben's record; she reads them again on her turn and updates it, rather than
     adding (dora, ben) next to (ben, dora) (the unique constraint is on the ordered pair
     only: nothing else would stop a second record for one pair)."""
-    ben, dora = await _switchboard(client, db)
+    ben, dora = await _switchboard(app, client, db)
 
-    await tasks.process(_ids(ben, dora))
+    await tasks.process(app.state.runtime, _ids(ben, dora))
 
     assert _pairs(db) == [(dora, ben, "possible")]
 
@@ -99,7 +101,7 @@ async def _returning_survivor(
     only (no email: the same phone is then the same person) is found by her new keys."""
     [ana] = await submitted(client, {"email": "ana.weber@acme.de", "name": "Ana Weber"})
     db.execute("DELETE FROM procrastinate_jobs")
-    await tasks.process(_ids(ana))
+    await tasks.process(app.state.runtime, _ids(ana))
     rt = app.state.runtime
     async with transaction(rt.sessions) as session:
         phone_only = Lead(
@@ -131,8 +133,8 @@ async def test_alone_a_survivor_judged_after_a_merge_reads_its_new_keys(
     phone; Ana's own turn stores keys with the phone and finds the phone-only lead."""
     ana, again, phone_only = await _returning_survivor(app, client, db)
 
-    await tasks.process(_ids(again))
-    await tasks.process(_ids(ana))
+    await tasks.process(app.state.runtime, _ids(again))
+    await tasks.process(app.state.runtime, _ids(ana))
 
     assert "p:30555111" in _keys(db, ana)
     row = db.execute("SELECT duplicate_of::text FROM leads WHERE id = %s", (ana,)).fetchone()
@@ -149,7 +151,7 @@ async def test_in_a_batch_a_survivor_judged_after_a_merge_reads_its_new_keys(
     the phone (a later lead of the batch, or a later run, finds her by it)."""
     ana, again, phone_only = await _returning_survivor(app, client, db)
 
-    await tasks.process(_ids(again, ana))
+    await tasks.process(app.state.runtime, _ids(again, ana))
 
     row = db.execute("SELECT duplicate_of::text FROM leads WHERE id = %s", (ana,)).fetchone()
     assert statuses(db, [again, ana]) == ["merged", "merged"]

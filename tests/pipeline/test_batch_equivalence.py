@@ -34,9 +34,9 @@ from leadflow.dedup.repository.candidates import (
 from leadflow.models import Account, Lead, LeadMatch, LeadMatchKey
 from leadflow.models.base import utcnow
 from leadflow.pipeline import tasks
-from leadflow.pipeline.failures import RetryableFailure
 from leadflow.pipeline.stages import STAGES
 from leadflow.routing import service as routing
+from leadflow.stage import Batch, RetryableFailure
 from tests.pipeline.conftest import drain
 from tests.pipeline.test_batches import as_one_batch, statuses, submitted
 
@@ -121,8 +121,8 @@ async def test_alone_a_colleague_does_not_follow_an_owner_the_company_lost(
     known, colleague = await _owner_then_colleague(client, db)
     db.execute("DELETE FROM procrastinate_jobs")
 
-    await tasks.process([uuid.UUID(known)])
-    await tasks.process([uuid.UUID(colleague)])
+    await tasks.process(app.state.runtime, [uuid.UUID(known)])
+    await tasks.process(app.state.runtime, [uuid.UUID(colleague)])
 
     assert lead_row(db, known)["owner"] is None  # nurture
     assert lead_row(db, known)["company_domain"] == "acme.de"
@@ -151,8 +151,8 @@ def _flushing_route(monkeypatch: pytest.MonkeyPatch) -> None:
     job or any future read with autoflush would do)."""
     route = STAGES[3]
 
-    async def run(session: AsyncSession, lead: Lead, config: Config) -> Any:
-        result = await route.run(session, lead, config)
+    async def run(session: AsyncSession, batch: Batch, lead: Lead, config: Config) -> Any:
+        result = await route.run(session, batch, lead, config)
         await session.flush()
         return result
 
@@ -209,6 +209,7 @@ async def test_a_colleague_in_a_batch_follows_the_earlier_one_even_if_something_
 
 
 async def _survivor_changed_meanwhile(
+    app: FastAPI,
     client: httpx.AsyncClient,
     db: psycopg.Connection[Row],
     monkeypatch: pytest.MonkeyPatch,
@@ -228,25 +229,27 @@ async def _survivor_changed_meanwhile(
     )
     db.execute("DELETE FROM procrastinate_jobs")
     for lead_id in (survivor, merged, elsewhere):
-        await tasks.process([uuid.UUID(lead_id)])
+        await tasks.process(app.state.runtime, [uuid.UUID(lead_id)])
     assert statuses(db, [survivor, merged, elsewhere]) == ["routed", "merged", "routed"]
     lock_lead = dedup_repository.lock_lead
     meanwhile = []
 
-    async def changed_meanwhile(session: AsyncSession, lead_id: uuid.UUID) -> Lead | None:
+    async def changed_meanwhile(
+        session: AsyncSession, batch: Batch, lead_id: uuid.UUID
+    ) -> Lead | None:
         if str(lead_id) == survivor:
             meanwhile.append(lead_id)
             db.execute(change, {"id": survivor, "into": elsewhere})
-        return await lock_lead(session, lead_id)
+        return await lock_lead(session, batch, lead_id)
 
     monkeypatch.setattr(dedup_repository, "lock_lead", changed_meanwhile)
 
     if "duplicate_of" in change:  # merged meanwhile: judged again, later, against the other
         with pytest.raises(RetryableFailure, match="meanwhile"):
-            await tasks.process([uuid.UUID(other), uuid.UUID(again)])
+            await tasks.process(app.state.runtime, [uuid.UUID(other), uuid.UUID(again)])
         assert statuses(db, [other, again]) == ["received", "received"]  # nothing kept
     else:
-        await tasks.process([uuid.UUID(other), uuid.UUID(again)])
+        await tasks.process(app.state.runtime, [uuid.UUID(other), uuid.UUID(again)])
         assert statuses(db, [other, again]) == ["routed", "merged"]
     assert meanwhile  # the survivor was locked after another transaction wrote on it
     return survivor, again, other, elsewhere
@@ -262,7 +265,7 @@ async def test_a_merge_in_a_batch_keeps_a_status_written_meanwhile_on_the_surviv
     fields, and keeps the status (the survivor is read again when locked, and writes
     only what the merge changed, not every column the batch's leads changed)."""
     change = "UPDATE leads SET status = 'contacted' WHERE id = %(id)s"
-    survivor, *_ = await _survivor_changed_meanwhile(client, db, monkeypatch, change)
+    survivor, *_ = await _survivor_changed_meanwhile(app, client, db, monkeypatch, change)
 
     assert lead_row(db, survivor)["status"] == "contacted"
 
@@ -280,7 +283,9 @@ async def test_a_merge_in_a_batch_does_not_revive_a_survivor_merged_meanwhile(
         "UPDATE leads SET status = 'merged', duplicate_of = %(into)s, "
         "status_changed_at = now() WHERE id = %(id)s"
     )
-    survivor, _, _, elsewhere = await _survivor_changed_meanwhile(client, db, monkeypatch, change)
+    survivor, _, _, elsewhere = await _survivor_changed_meanwhile(
+        app, client, db, monkeypatch, change
+    )
 
     row = db.execute(
         "SELECT status, duplicate_of::text FROM leads WHERE id = %s", (survivor,)
@@ -524,7 +529,7 @@ async def test_company_owners_of_one_lead_is_the_plain_query(
                     .limit(1)
                 )
             ).scalar_one_or_none()
-            new = await routing._company_owner(session, lead, "acme.de", since)
+            new = await routing._company_owner(session, Batch(), lead, "acme.de", since)
             assert new == plain
 
 
@@ -551,10 +556,10 @@ async def test_a_lead_known_by_nothing_keeps_the_browsing_linked_to_it_before(
     db.execute("DELETE FROM procrastinate_jobs")
 
     if together:
-        await tasks.process([uuid.UUID(bare), uuid.UUID(other)])
+        await tasks.process(app.state.runtime, [uuid.UUID(bare), uuid.UUID(other)])
     else:
-        await tasks.process([uuid.UUID(bare)])
-        await tasks.process([uuid.UUID(other)])
+        await tasks.process(app.state.runtime, [uuid.UUID(bare)])
+        await tasks.process(app.state.runtime, [uuid.UUID(other)])
 
     assert statuses(db, [bare, other]) == ["routed", "routed"]
     linked = db.execute("SELECT message_id, lead_id::text FROM activities ORDER BY message_id")
@@ -594,8 +599,8 @@ async def test_two_batches_at_once_share_a_cap_and_the_turns(
     two = [*capped[3:], *team[3:]]
 
     outcomes = await asyncio.gather(
-        tasks.process([uuid.UUID(i) for i in one]),
-        tasks.process([uuid.UUID(i) for i in two]),
+        tasks.process(app.state.runtime, [uuid.UUID(i) for i in one]),
+        tasks.process(app.state.runtime, [uuid.UUID(i) for i in two]),
         return_exceptions=True,
     )
 

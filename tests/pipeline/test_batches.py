@@ -20,11 +20,12 @@ from leadflow.config import Config
 from leadflow.connectors.base import CrmLead
 from leadflow.connectors.fakes import RecordingCrm
 from leadflow.db import transaction
+from leadflow.intake.service import queue_new_leads
 from leadflow.models import Lead
 from leadflow.pipeline import repository, tasks
-from leadflow.pipeline.failures import PermanentFailure, RetryableFailure
-from leadflow.pipeline.results import StageResult
+from leadflow.pipeline.maintenance import requeue_stalled
 from leadflow.pipeline.stages import STAGES, Stage
+from leadflow.stage import Batch, PermanentFailure, RetryableFailure, StageResult
 from tests.dedup.test_dedup_step import get
 from tests.pipeline.conftest import drain, events_of
 from tests.pipeline.test_engine import use_crm
@@ -49,7 +50,7 @@ async def as_one_batch(app: FastAPI, db: psycopg.Connection[Row], lead_ids: list
     db.execute("DELETE FROM procrastinate_jobs")
     rt = app.state.runtime
     async with transaction(rt.sessions) as session:
-        await tasks.queue_new_leads(session, [uuid.UUID(lead_id) for lead_id in lead_ids])
+        await queue_new_leads(session, [uuid.UUID(lead_id) for lead_id in lead_ids])
     jobs = db.execute("SELECT task_name, args FROM procrastinate_jobs").fetchall()
     assert jobs == [{"task_name": "lead.process_batch", "args": {"lead_ids": lead_ids}}]
 
@@ -121,10 +122,10 @@ async def test_the_same_person_twice_in_one_batch_is_merged_into_the_first(
 def failing_for(email: str, error: Exception) -> tuple[Stage, ...]:
     """The stages, with validation refusing the lead with this email."""
 
-    async def validate(session: Any, lead: Lead, config: Config) -> StageResult:
+    async def validate(session: Any, batch: Batch, lead: Lead, config: Config) -> StageResult:
         if lead.email == email:
             raise error
-        return await STAGES[0].run(session, lead, config)
+        return await STAGES[0].run(session, batch, lead, config)
 
     return (Stage("validate", STAGES[0].leaves, validate), *STAGES[1:])
 
@@ -288,8 +289,8 @@ async def test_batches_of_lookalikes_run_at_once_without_deadlock(
     for _ in range(3):
         db.execute("UPDATE leads SET status = 'received'")
         outcomes = await asyncio.gather(
-            tasks.process([uuid.UUID(i) for i in first]),
-            tasks.process([uuid.UUID(i) for i in reversed(second)]),
+            tasks.process(app.state.runtime, [uuid.UUID(i) for i in first]),
+            tasks.process(app.state.runtime, [uuid.UUID(i) for i in reversed(second)]),
             return_exceptions=True,
         )
         assert list(outcomes) == [None, None]  # no DeadlockDetected
@@ -323,7 +324,7 @@ async def test_a_lead_queued_twice_in_one_run_is_processed_once(
 ) -> None:
     [lead_id] = await submitted(client, {"email": "twice@acme.de"})
 
-    await tasks.process([uuid.UUID(lead_id), uuid.UUID(lead_id)])
+    await tasks.process(app.state.runtime, [uuid.UUID(lead_id), uuid.UUID(lead_id)])
 
     assert events_of(db, lead_id) == STAGE_EVENTS
     assignments = db.execute("SELECT count(*) AS n FROM assignments").fetchone()
@@ -466,6 +467,6 @@ async def test_a_taken_job_that_cannot_be_given_back_is_never_finished(
     assert unreachable.finished == []
     assert job_states(db) == [("lead.process", "doing")]  # requeued when the worker run ends
     await manager.unregister_worker(worker_id)
-    assert await tasks.requeue_stalled(app.state.runtime) == 1
+    assert await requeue_stalled(app.state.runtime) == 1
     await drain(app, concurrency=1)
     assert statuses(db, [lead_id]) == ["synced"]

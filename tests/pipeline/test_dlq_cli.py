@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from typer.testing import CliRunner, Result
 
 from leadflow.cli import app as cli
-from leadflow.pipeline.failures import PermanentFailure
+from leadflow.stage import PermanentFailure
 from tests.pipeline.conftest import drain
 from tests.pipeline.test_engine import FlakyCrm, submit, use_crm
 

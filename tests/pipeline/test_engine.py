@@ -14,9 +14,10 @@ from fastapi import FastAPI
 
 from leadflow.connectors.base import CrmLead
 from leadflow.connectors.fakes import RecordingCrm
+from leadflow.pipeline import crm as pipeline_crm
 from leadflow.pipeline import tasks
-from leadflow.pipeline.failures import PermanentFailure, RetryableFailure
-from tests.pipeline.conftest import drain, events_of
+from leadflow.stage import PermanentFailure, RetryableFailure
+from tests.pipeline.conftest import drain, events_of, job_context
 
 URL = "/v1/forms/contact/submissions"
 Row = dict[str, Any]
@@ -91,8 +92,8 @@ async def test_running_a_job_twice_does_not_repeat_its_effect(
     lead_id = await submit(client, "twice@acme.de")
     await drain(app)
     # at-least-once delivery: the same jobs come again
-    await tasks.process([uuid.UUID(lead_id)])
-    await tasks.sync_to_crm(lead_id)
+    await tasks.process(app.state.runtime, [uuid.UUID(lead_id)])
+    await pipeline_crm.sync_to_crm(job_context(app, "crm.sync"), lead_id)
 
     assert len(RecordingCrm(crm_log).calls()) == 1
     assert events_of(db, lead_id).count("lead.route") == 1
@@ -116,7 +117,7 @@ class FlakyCrm:
 
 
 def use_crm(monkeypatch: pytest.MonkeyPatch, crm: Any) -> None:
-    monkeypatch.setattr(tasks, "crm_from_config", lambda config: crm)
+    monkeypatch.setattr(pipeline_crm, "crm_from_config", lambda config: crm)
 
 
 async def test_a_retryable_failure_is_retried_on_schedule_until_it_succeeds(

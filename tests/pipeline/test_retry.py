@@ -10,13 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadflow.config import load_config_text
-from leadflow.pipeline.failures import (
+from leadflow.pipeline.retry import decide, total_span
+from leadflow.stage import (
     PermanentFailure,
     RetryableFailure,
     failure_for_status,
     parse_retry_after,
 )
-from leadflow.pipeline.retry import decide, total_span
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DEFAULT = load_config_text("").pipeline.schedule_for("crm.sync")

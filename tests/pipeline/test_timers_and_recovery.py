@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from leadflow.db import transaction
 from leadflow.jobs import job_app
 from leadflow.models.base import utcnow
-from leadflow.pipeline import service, tasks
-from tests.pipeline.conftest import drain, events_of
+from leadflow.pipeline import maintenance, service
+from tests.pipeline.conftest import drain, events_of, job_context
 
 Row = dict[str, Any]
 FIRED: list[str] = []
@@ -93,19 +93,14 @@ def take_with_a_dead_worker(db: psycopg.Connection[Row]) -> None:
     )
 
 
-def recovery_context(app: FastAPI) -> Any:
-    """What procrastinate hands the periodic job: the app, and its own job."""
-    return type(
-        "Context", (), {"app": app.state.runtime.jobs, "job": type("J", (), {"id": -1})()}
-    )()
-
-
 async def test_a_job_of_a_dead_worker_is_requeued_and_runs(
     app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
 ) -> None:
     lead_id = await _lead(client, "orphan@acme.de")
     take_with_a_dead_worker(db)
-    recovered = await tasks.recover_stalled(recovery_context(app), timestamp=0)
+    recovered = await maintenance.recover_stalled(
+        job_context(app, "queue.recover_stalled"), timestamp=0
+    )
     await drain(app)
 
     assert recovered == 1
@@ -127,7 +122,7 @@ async def test_a_lead_stuck_with_nothing_queued_is_flagged_and_requeued(
         (lead_id,),
     )
 
-    flagged = await tasks.check_stuck_leads(timestamp=0)
+    flagged = await maintenance.check_stuck_leads(job_context(app, "lead.check_stuck"), timestamp=0)
     await drain(app)
 
     assert flagged == 1
@@ -167,7 +162,7 @@ async def test_a_job_that_keeps_killing_its_worker_ends_as_a_dead_letter(
     await _lead(client, "oom@acme.de")
     for _ in range(service.MAX_STALLS):
         take_with_a_dead_worker(db)
-        await tasks.recover_stalled(recovery_context(app), timestamp=0)
+        await maintenance.recover_stalled(job_context(app, "queue.recover_stalled"), timestamp=0)
 
     job = db.execute(
         "SELECT status FROM procrastinate_jobs WHERE task_name = 'lead.process'"

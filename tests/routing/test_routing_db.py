@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from leadflow.app import create_app
 from leadflow.config import Config, load_config_text
 from leadflow.db import transaction
+from leadflow.intake.service import queue_new_leads
 from leadflow.leads import repository as leads
-from leadflow.pipeline import tasks
 from leadflow.routing.service import reassign
 from leadflow.settings import Settings
 from tests.conftest import ADMIN_TOKEN
@@ -101,7 +101,7 @@ async def test_capacity_and_round_robin_hold_within_one_batch(
     lead_ids += [await submit(client, f"person{n}@company{n}.com") for n in range(6)]
     db.execute("DELETE FROM procrastinate_jobs")  # as the intake queues leads written together
     async with transaction(app.state.runtime.sessions) as session:
-        await tasks.queue_new_leads(session, [uuid.UUID(lead_id) for lead_id in lead_ids])
+        await queue_new_leads(session, [uuid.UUID(lead_id) for lead_id in lead_ids])
 
     await drain(app)
 
@@ -121,7 +121,7 @@ async def test_colleagues_in_one_batch_go_to_the_same_owner(
     lead_ids = [await submit(client, f"{name}@initech.com") for name in ("ann", "bob", "cy")]
     db.execute("DELETE FROM procrastinate_jobs")  # as the intake queues leads written together
     async with transaction(app.state.runtime.sessions) as session:
-        await tasks.queue_new_leads(session, [uuid.UUID(lead_id) for lead_id in lead_ids])
+        await queue_new_leads(session, [uuid.UUID(lead_id) for lead_id in lead_ids])
 
     await drain(app)
 

@@ -30,6 +30,7 @@ from leadflow.leads import repository as leads
 from leadflow.models import Account, Lead, LeadStatus
 from leadflow.models.base import new_id, utcnow
 from leadflow.models.lead import reason_for
+from leadflow.stage import Batch
 from leadflow.validation.context import country_code
 from leadflow.validation.email import analyse_email
 from leadflow.validation.phone import analyse_phone
@@ -127,7 +128,7 @@ async def _import_contact(
     if lead is None:
         return None
     await repository.add_lead(session, lead)
-    result = await dedupe_lead(session, lead, config)
+    result = await dedupe_lead(session, Batch(), lead, config)
     await leads.add_event(
         session, lead.id, "lead.imported", {"file": source, "line": line, **result.detail}
     )

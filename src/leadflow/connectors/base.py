@@ -32,7 +32,7 @@ class CrmConnector(Protocol):
     ``upsert_lead`` must be idempotent for one ``idempotency_key``: a retry after
     a crash (the call went through, our commit did not) updates the same record
     instead of creating a second one. It raises ``PermanentFailure`` or
-    ``RetryableFailure`` (leadflow.pipeline.failures) when the CRM refuses.
+    ``RetryableFailure`` (leadflow.stage) when the CRM refuses.
 
     ``upsert_leads`` is the same for several leads in as few calls as the CRM
     allows (its batch API), all or nothing: when it raises, the pipeline retries

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from leadflow.dedup import repository, service
 from leadflow.deps import AdminDep, RuntimeDep, SessionDep
+from leadflow.jobs import queue_crm_update, queue_processing
 from leadflow.pipeline.stages import STARTABLE
-from leadflow.pipeline.tasks import queue_crm_update, queue_processing
 from leadflow.schemas import problem_responses
 
 router = APIRouter(tags=["duplicates"], dependencies=[AdminDep])

@@ -18,6 +18,7 @@ are a ``possible`` pair.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ from leadflow.dedup.matching import (
     prepare,
     score_vector,
 )
-from leadflow.dedup.repository import Candidate
+from leadflow.dedup.repository import Candidate, Found
 from leadflow.dedup.survivorship import (
     MERGED_FIELDS,
     merge_fields,
@@ -46,15 +47,20 @@ from leadflow.dedup.survivorship import (
 )
 from leadflow.errors import Conflict, NotFound, ValidationFailed
 from leadflow.leads import repository as leads
-from leadflow.models import Lead, LeadStatus, MatchStatus
+from leadflow.models import Lead, LeadMatch, LeadStatus, MatchStatus
 from leadflow.models.base import utcnow
-from leadflow.pipeline.failures import RetryableFailure
-from leadflow.pipeline.results import StageResult
+from leadflow.stage import Batch, RetryableFailure, StageResult, StateKey
 
 FIELDS: tuple[Field, ...] = tuple(Field(name, kind) for name, kind in LEAD_MATCH_FIELDS.items())
 # Two leads taken at random from a database of a million are one person about
 # once in a million: the evidence must overcome these odds.
 MODEL = Model.default(FIELDS, prior=1e-6)
+
+Prepared = tuple[dict[str, str], set[str]]  # a lead's ``match_values`` and blocking keys
+# What ``lock_batch`` read for each lead of a batch, for ``dedupe_lead`` to take; a lead
+# whose values changed since (an earlier lead merged into it) is left out, to look up anew.
+PREPARED = StateKey[dict[uuid.UUID, Prepared]]("dedup.prepared", dict)
+FOUND = StateKey[dict[uuid.UUID, Found]]("dedup.found", dict)
 
 
 def match_values(lead: Lead | Candidate) -> dict[str, str]:
@@ -89,7 +95,7 @@ def judge(
     candidate: Lead | Candidate,
     config: Config,
     *,
-    prepared: tuple[dict[str, str], set[str]] | None = None,
+    prepared: Prepared | None = None,
 ) -> Verdict:
     """The decision about one pair, with its reason. ``prepared``: the lead's
     ``match_values`` and their ``blocking_keys``, when judging it against many."""
@@ -113,7 +119,7 @@ def judge(
     return Verdict("new", candidate, match, "fuzzy", keys)
 
 
-def _prepared(lead: Lead) -> tuple[dict[str, str], set[str]]:
+def _prepared(lead: Lead) -> Prepared:
     values = match_values(lead)
     return values, blocking_keys(FIELDS, values)
 
@@ -130,6 +136,7 @@ def _verified(lead: Lead) -> frozenset[str]:
 
 async def merge(
     session: AsyncSession,
+    batch: Batch,
     survivor: Lead,
     duplicate: Lead,
     config: Config,
@@ -171,7 +178,7 @@ async def merge(
         survivor.phone_key = duplicate.phone_key
     survivor.first_touch = survivor.first_touch or duplicate.first_touch
     survivor.last_touch = duplicate.last_touch or survivor.last_touch
-    moved = await repository.move_submissions(session, duplicate.id, survivor.id)
+    moved = await repository.move_submissions(session, batch, duplicate.id, survivor.id)
     duplicate.duplicate_of = survivor.id
     if duplicate.status != LeadStatus.MERGED.value and decided_by is not None:
         duplicate.set_status(LeadStatus.MERGED)
@@ -193,34 +200,33 @@ async def merge(
     return {"changed_fields": sorted(changes)}
 
 
-async def lock_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+async def lock_batch(
+    session: AsyncSession, batch: Batch, going: Sequence[Lead], config: Config
+) -> None:
     """Take the dedup locks of a batch's leads at once, in one order, before any of them
     is deduplicated (taken lead after lead, two batches sharing keys could each hold
     what the other waits for); then store every lead's keys and read every lead's
     candidates, for ``dedupe_lead`` to judge one after the other. A lead's candidates
     may be the batch's earlier leads: they are read as the session has them
     (validated, deduplicated), not as the table does."""
-    prepared = {lead.id: _prepared(lead) for lead in batch}
-    session.info["dedup.prepared"] = prepared  # each lead's, for dedupe_lead
-    await repository.lock_keys(session, {key for _, keys in prepared.values() for key in keys})
-    ids = [lead.id for lead in batch]
-    keys = [prepared[lead_id][1] for lead_id in ids]
-    session.info["dedup.found"] = await repository.store_and_find(session, ids, keys)
+    prepared = batch.state(PREPARED)
+    prepared.update((lead.id, _prepared(lead)) for lead in going)
+    keys = {key for lead in going for key in prepared[lead.id][1]}
+    await repository.lock_keys(session, batch, keys)
+    ids = [lead.id for lead in going]
+    found = await repository.store_and_find(session, ids, [prepared[i][1] for i in ids])
+    batch.state(FOUND).update(found)
 
 
-def _after(session: AsyncSession, lead: Lead) -> set[uuid.UUID]:
-    """The leads of the lead's batch after it: not yet deduplicated, so not among its
-    candidates (a lead of a batch looking up alone: the batch stored their new keys)."""
-    batch = list(leads.batch_of(session))
-    return set(batch[batch.index(lead.id) + 1 :]) if lead.id in batch else set()
-
-
-async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
+async def dedupe_lead(
+    session: AsyncSession, batch: Batch, lead: Lead, config: Config
+) -> StageResult:
     quality = lead.quality or {}
     lead.email_key = quality.get("email_key")
     lead.phone_key = quality.get("phone_e164")
-    values, keys = session.info.get("dedup.prepared", {}).pop(lead.id, None) or _prepared(lead)
-    read = session.info.get("dedup.found", {}).pop(lead.id, None)  # with its batch
+    prepared = batch.state(PREPARED).pop(lead.id, None)
+    values, keys = prepared if prepared is not None else _prepared(lead)
+    read = batch.state(FOUND).pop(lead.id, None)  # with its batch
     # The lead's pair records, when known; a batch's earlier leads may have added some
     # since it read them (they are read again then, below).
     paired: set[uuid.UUID] | None
@@ -228,10 +234,13 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         found = await repository.found_for(session, lead.id, read.rows, read.apart)
         paired = None
     else:
-        if not repository.holds_locks(session, keys):  # a batch took them all at once
-            await repository.lock_keys(session, keys)
+        if not repository.holds_locks(batch, keys):  # a batch took them all at once
+            await repository.lock_keys(session, batch, keys)
         found, paired = await repository.candidates_and_pairs(session, lead.id, keys, store=True)
-        found = [c for c in found if c.id not in _after(session, lead)]
+        # The batch's leads after it are not deduplicated yet, so not among its candidates
+        # (a lead of a batch looking up alone: the batch stored their new keys).
+        later = batch.after(lead.id)
+        found = [c for c in found if c.id not in later]
     verdicts = [judge(lead, c, config, prepared=(values, keys)) for c in found]
     order = {"same": 2, "possible": 1, "new": 0}
     verdicts.sort(key=lambda v: (order[v.decision], v.match.weight), reverse=True)
@@ -269,7 +278,7 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
             "possible": [{"lead": str(v.lead.id), **v.reason()} for v in linked],
         }
         return StageResult(detail, shared=True)
-    survivor = await repository.lock_lead(session, best.lead.id)
+    survivor = await repository.lock_lead(session, batch, best.lead.id)
     assert survivor is not None  # found under the dedup locks, and leads are never deleted
     if survivor.duplicate_of is not None:
         # A person merged it into another lead (no dedup locks) after the candidates
@@ -281,10 +290,11 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
         )
     reason = best.reason()
     result = await merge(
-        session, survivor, lead, config, reason=reason, probability=best.match.probability
+        session, batch, survivor, lead, config, reason=reason, probability=best.match.probability
     )
-    for cached in ("dedup.prepared", "dedup.found"):  # a later lead of the batch: it
-        session.info.get(cached, {}).pop(survivor.id, None)  # changed, looks up anew
+    # The survivor may be a later lead of the batch: it changed, so it looks up anew.
+    batch.state(PREPARED).pop(survivor.id, None)
+    batch.state(FOUND).pop(survivor.id, None)
     detail = {"outcome": "merged", "decision": "same", "survivor": str(survivor.id)}
     reopen: tuple[uuid.UUID, ...] = ()
     if survivor.status == LeadStatus.IMPORTED.value and lead.status != LeadStatus.IMPORTED.value:
@@ -301,8 +311,18 @@ async def dedupe_lead(session: AsyncSession, lead: Lead, config: Config) -> Stag
     )
 
 
-async def _live(session: AsyncSession, lead_id: uuid.UUID) -> Lead:
-    lead = await repository.lock_lead(session, lead_id)
+async def survivors(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Lead]:
+    """Each lead that exists of ``ids``, or the lead it was merged into, by the id asked."""
+    return await repository.survivors(session, ids)
+
+
+async def pairs_of(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[LeadMatch]:
+    """The lead's pair records (possible, merged, kept apart), oldest first."""
+    return await repository.matches_of(session, lead_id)
+
+
+async def _live(session: AsyncSession, batch: Batch, lead_id: uuid.UUID) -> Lead:
+    lead = await repository.lock_lead(session, batch, lead_id)
     if lead is None:
         raise NotFound(f"There is no lead {lead_id}.")
     if lead.duplicate_of is not None or lead.status == LeadStatus.MERGED.value:
@@ -319,13 +339,21 @@ async def merge_by_person(
             "A lead cannot be merged into itself.",
             errors=[{"field": "into", "reason": "the same lead as in the path"}],
         )
-    first, second = sorted((duplicate_id, survivor_id))  # lock in one order
-    locked = {first: await _live(session, first), second: await _live(session, second)}
+    batch = Batch()
+    # Locked in one order: two people merging the same two leads never wait for each other.
+    locked = {i: await _live(session, batch, i) for i in sorted((duplicate_id, survivor_id))}
     survivor, duplicate = locked[survivor_id], locked[duplicate_id]
     verdict = judge(duplicate, survivor, config)
     reason = {**verdict.reason(), "rule": "person"}
     result = await merge(
-        session, survivor, duplicate, config, reason=reason, probability=None, decided_by=by
+        session,
+        batch,
+        survivor,
+        duplicate,
+        config,
+        reason=reason,
+        probability=None,
+        decided_by=by,
     )
     await leads.add_event(
         session, duplicate.id, "lead.merged", {"into": str(survivor.id), "by": by, **result}
@@ -360,13 +388,14 @@ async def unmerge(
     The survivor's fields that the merge changed go back to their old values
     unless they were changed again since. The pair is remembered as kept apart.
     """
-    duplicate = await repository.lock_lead(session, duplicate_id)
+    batch = Batch()
+    duplicate = await repository.lock_lead(session, batch, duplicate_id)
     if duplicate is None:
         raise NotFound(f"There is no lead {duplicate_id}.")
     record = await repository.merge_record(session, duplicate_id)
     if duplicate.duplicate_of is None or record is None or record.merge is None:
         raise Conflict(f"Lead {duplicate_id} is not merged into another lead.")
-    survivor = await repository.lock_lead(session, record.match_id)
+    survivor = await repository.lock_lead(session, batch, record.match_id)
     assert survivor is not None
     undo = record.merge
     merged_values = {name: getattr(duplicate, name) for name in undo["fields"]}
@@ -386,7 +415,7 @@ async def unmerge(
         survivor.last_touch = undo["last_touch"]
     survivor.first_touch = undo["first_touch"]
     submissions = [uuid.UUID(s) for s in undo["submissions"]]
-    await repository.move_submissions(session, survivor.id, duplicate.id, only=submissions)
+    await repository.move_submissions(session, batch, survivor.id, duplicate.id, only=submissions)
     duplicate.duplicate_of = None
     status = undo["status"]
     duplicate.set_status(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from leadflow.config import Config, Form
-from leadflow.deps import RuntimeDep
+from leadflow.deps import RuntimeDep, client_ip
 from leadflow.errors import Forbidden, NotFound
 from leadflow.intake import hosted
 from leadflow.intake.idempotency import check_key
@@ -22,15 +21,6 @@ from leadflow.schemas import problem_responses
 router = APIRouter(tags=["intake"])
 
 KEPT_HEADERS = ("accept-language", "dnt", "sec-gpc")
-
-
-def client_ip(request: Request) -> str | None:
-    """The client's address, when it is one (a forwarded header may carry anything)."""
-    host = request.client.host if request.client else None
-    try:
-        return str(ipaddress.ip_address(host)) if host else None
-    except ValueError:
-        return None
 
 
 def _form(config: Config, form_key: str) -> Form:

@@ -43,9 +43,9 @@ from leadflow.fields import ANONYMOUS_ID, LEAD_FIELDS
 from leadflow.intake import guards
 from leadflow.intake.idempotency import fingerprint
 from leadflow.intake.mapping import Mapped, map_payload
+from leadflow.jobs import defer_named
 from leadflow.models import ConsentRecord, Lead, LeadEvent, LeadStatus, Submission
 from leadflow.models.base import new_id, utcnow
-from leadflow.pipeline.tasks import queue_new_leads
 
 ACCEPTED_STATUS = LeadStatus.RECEIVED.value
 
@@ -365,6 +365,18 @@ class _Rows:
             if rows:
                 await session.execute(insert(table), rows)  # one executemany per table
         await queue_new_leads(session, self.new_leads)
+
+
+async def queue_new_leads(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> None:
+    """Queue the processing of the leads the intake writes in one transaction: a
+    ``lead.process`` job for a lone lead, one ``lead.process_batch`` job for several."""
+    if len(lead_ids) == 1:
+        lead_id = str(lead_ids[0])
+        lock = f"lead.process:{lead_id}"
+        await defer_named(session, "lead.process", queueing_lock=lock, lead_id=lead_id)
+    elif lead_ids:
+        ids = [str(lead_id) for lead_id in lead_ids]
+        await defer_named(session, "lead.process_batch", lead_ids=ids)
 
 
 _LEADS, _SUBMISSIONS, _EVENTS, _CONSENTS = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from leadflow.models import ConsentRecord, Lead, LeadEvent, Submission
 from leadflow.models.base import utcnow
+from leadflow.stage import Batch
 
 
 async def add_event(
@@ -49,30 +50,31 @@ _SUBMISSIONS_OF = (
 )
 
 
-def hold_batch(session: AsyncSession, batch: Sequence[Lead]) -> None:
-    """The leads this transaction runs through the stages, locked from its start: what
-    the session has of them is what they are (``batch_of``); and when there are several,
-    the flush writes them in one executemany (``write_alike``)."""
-    session.info["batch"] = {lead.id: lead for lead in batch}
-    if len(batch) > 1:
-        event.listen(session.sync_session, "before_flush", write_alike)
-
-
-def batch_of(session: AsyncSession | Session) -> dict[uuid.UUID, Lead]:
-    """The leads of this transaction's batch (``hold_batch``), by id; none outside one."""
-    batch: dict[uuid.UUID, Lead] = session.info.get("batch", {})
+def hold(session: AsyncSession, leads: Sequence[Lead]) -> Batch:
+    """The batch of leads this transaction runs through the stages, locked from its
+    start; when there are several, the flush writes them in one executemany
+    (``write_alike``)."""
+    batch = Batch(leads)
+    if len(leads) > 1:
+        event.listen(session.sync_session, "before_flush", _writes_alike(batch))
     return batch
 
 
-def write_alike(session: Session, flush_context: Any, instances: Any) -> None:
-    """A ``before_flush`` hook for a batch: every changed lead of it writes the same
-    columns (all that any of them changed), so that the flush sends one executemany,
-    one round trip, instead of an UPDATE per lead (SQLAlchemy batches consecutive rows
-    that set the same columns, and leaves out a column set to the value it had: hence
-    committed, then flagged, for every lead). Only the batch's leads, locked since the
-    transaction began: another lead (a merge's survivor) writes what it changed, no more."""
-    batch = batch_of(session)
-    changed = [lead for lead in session.dirty if isinstance(lead, Lead) and lead.id in batch]
+def _writes_alike(batch: Batch) -> Callable[[Session, Any, Any], None]:
+    def before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+        write_alike(session, batch)
+
+    return before_flush
+
+
+def write_alike(session: Session, batch: Batch) -> None:
+    """Before a flush of a batch: every changed lead of it writes the same columns (all
+    that any of them changed), so that the flush sends one executemany, one round trip,
+    instead of an UPDATE per lead (SQLAlchemy batches consecutive rows that set the same
+    columns, and leaves out a column set to the value it had: hence committed, then
+    flagged, for every lead). Only the batch's leads, locked since the transaction
+    began: another lead (a merge's survivor) writes what it changed, no more."""
+    changed = [lead for lead in session.dirty if isinstance(lead, Lead) and lead.id in batch.leads]
     if len(changed) < 2:
         return
     every = set().union(*(inspect(lead).committed_state.keys() & _COLUMNS for lead in changed))
@@ -115,29 +117,26 @@ async def consents(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[Consen
     return result.all()
 
 
-async def submissions(session: AsyncSession, lead_id: uuid.UUID) -> Sequence[Submission]:
-    """The lead's submissions, oldest first; read once per transaction (the stages of
-    lead.process all need them). Whatever moves submissions calls ``forget_submissions``."""
-    key = ("submissions", lead_id)
-    cached: Sequence[Submission] | None = session.info.get(key)
+async def submissions(
+    session: AsyncSession, batch: Batch, lead_id: uuid.UUID
+) -> Sequence[Submission]:
+    """The lead's submissions, oldest first; read once per batch (its stages all need
+    them). Whatever moves submissions has the batch forget them (``Batch.forget_submissions``)."""
+    cached = batch.submissions.get(lead_id)
     if cached is None:
-        await read_submissions(session, [lead_id])
-        cached = session.info[key]
+        await read_submissions(session, batch, [lead_id])
+        cached = batch.submissions[lead_id]
     return cached
 
 
-async def read_submissions(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> None:
+async def read_submissions(
+    session: AsyncSession, batch: Batch, lead_ids: Sequence[uuid.UUID]
+) -> None:
     """Read the submissions of several leads in one statement, for ``submissions``."""
     found: dict[uuid.UUID, list[Submission]] = {lead_id: [] for lead_id in lead_ids}
     for submission in await session.scalars(_SUBMISSIONS_OF, {"ids": list(lead_ids)}):
         found[submission.lead_id].append(submission)
-    for lead_id, rows in found.items():
-        session.info[("submissions", lead_id)] = rows
-
-
-def forget_submissions(session: AsyncSession, *lead_ids: uuid.UUID) -> None:
-    for lead_id in lead_ids:
-        session.info.pop(("submissions", lead_id), None)
+    batch.submissions.update(found)
 
 
 async def page(

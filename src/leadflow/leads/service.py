@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadflow.dedup import repository as dedup
+from leadflow.dedup import service as dedup
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.leads import repository
 from leadflow.leads.schemas import (
@@ -22,6 +22,7 @@ from leadflow.leads.schemas import (
     SourceOut,
 )
 from leadflow.models import LeadMatch, MatchStatus
+from leadflow.stage import Batch
 
 
 def encode_cursor(created_at: datetime, lead_id: uuid.UUID) -> str:
@@ -65,8 +66,8 @@ async def get_lead(session: AsyncSession, lead_id: uuid.UUID) -> LeadOut:
     data = {name: getattr(lead, name) for name in LeadOut.model_fields if hasattr(lead, name)}
     consents = await repository.consents(session, lead_id)
     events = await repository.events(session, lead_id)
-    submissions = await repository.submissions(session, lead_id)
-    pairs = await dedup.matches_of(session, lead_id)
+    submissions = await repository.submissions(session, Batch(), lead_id)
+    pairs = await dedup.pairs_of(session, lead_id)
     data |= {
         "duplicates": [_duplicate(lead_id, p) for p in pairs],
         "source": SourceOut.model_validate(lead),

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from leadflow.pipeline.failures import PermanentFailure, RetryableFailure
+from leadflow.stage import PermanentFailure, RetryableFailure
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,27 +1,20 @@
 """The internal stages a lead goes through, in order, in one transaction.
 
-Each stage takes the locked lead and the config and returns what it did, for
-the lead's timeline. Stages are pure of outside effects: those are separate
-jobs (``crm.sync``, ...) queued in the same transaction.
+Each stage takes the locked lead, its batch (``leadflow.stage.Batch``) and the
+config and returns what it did, for the lead's timeline. Stages are pure of outside
+effects: those are separate jobs (``crm.sync``, ...) queued in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from leadflow.config import Config
 from leadflow.dedup.service import dedupe_lead, lock_batch
-from leadflow.models import Lead, LeadStatus
-from leadflow.pipeline.results import StageResult
+from leadflow.models import LeadStatus
 from leadflow.routing.service import finish_batch, prepare_batch, route_lead
 from leadflow.scoring.service import link_batch, score_lead
+from leadflow.stage import BatchHook, StageFunction
 from leadflow.validation.service import validate_lead
-
-StageFunction = Callable[[AsyncSession, Lead, Config], Awaitable[StageResult]]
-BatchHook = Callable[[AsyncSession, list[Lead], Config], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,9 @@ from leadflow.db import transaction
 from leadflow.models import WorkerHeartbeat
 from leadflow.models.base import utcnow
 from leadflow.pipeline import repository
-from leadflow.pipeline.tasks import record_failures, requeue_stalled
-from leadflow.runtime import Runtime
+from leadflow.pipeline.attempts import record_failures
+from leadflow.pipeline.maintenance import requeue_stalled
+from leadflow.runtime import Runtime, worker_context
 
 logger = logging.getLogger("leadflow.worker")
 T = TypeVar("T")
@@ -190,6 +191,9 @@ class WorkerSupervisor:
                 await self._write_beat()
 
     def _new_worker(self) -> Worker:
+        # procrastinate's Worker runs only the tasks imported so far, and nothing this
+        # process imported need be a task module: the jobs are deferred by name.
+        self.rt.jobs.perform_import_paths()  # type: ignore[no-untyped-call]
         pipeline = self.rt.config.pipeline
         return Worker(
             app=self.rt.jobs,
@@ -198,6 +202,7 @@ class WorkerSupervisor:
             wait=True,
             install_signal_handlers=False,  # ours: stop() on SIGTERM, see leadflow worker
             worker_middleware=[record_failures],
+            additional_context=worker_context(self.rt),
             update_heartbeat_interval=pipeline.heartbeat.total_seconds(),
             stalled_worker_timeout=pipeline.stalled_after.total_seconds(),
             shutdown_graceful_timeout=pipeline.stop_grace.total_seconds(),
@@ -322,6 +327,7 @@ async def run_worker(
         concurrency=concurrency,
         install_signal_handlers=install_signal_handlers,
         worker_middleware=[record_failures],
+        additional_context=worker_context(rt),
         update_heartbeat_interval=rt.config.pipeline.heartbeat.total_seconds(),
         stalled_worker_timeout=rt.config.pipeline.stalled_after.total_seconds(),
         listen_notify=True,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from leadflow.config import ConfigError
 from leadflow.deps import AdminDep, RuntimeDep, SessionDep
 from leadflow.errors import NotFound, ValidationFailed
-from leadflow.pipeline.tasks import queue_crm_update
+from leadflow.jobs import queue_crm_update
 from leadflow.routing import service
 from leadflow.schemas import problem_responses
 from leadflow.scoring.engine import ruleset_version

@@ -19,36 +19,34 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.util import identity_key
 
 from leadflow.config import Config
 from leadflow.config.routing import Absence, Owner
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.leads import repository as leads
-from leadflow.leads.repository import batch_of
 from leadflow.models import Account, Lead, OwnerAbsence
 from leadflow.models.base import utcnow
-from leadflow.pipeline.results import StageResult
 from leadflow.routing import repository
 from leadflow.routing.repository import company_owners, find_account, find_accounts
 from leadflow.routing.rules import considered, decide, skip_reason
 from leadflow.routing.state import routing_batch
 from leadflow.routing.views import AccountView, Load, RoutingDecision, RoutingLead, World
 from leadflow.scoring.service import view_of
+from leadflow.stage import Batch, StageResult
 
 __all__ = ["find_account", "find_accounts"]  # the accounts of leads, for the CLI and tests
 
 
-async def _absences(session: AsyncSession) -> Mapping[str, tuple[Absence, ...]]:
+async def _absences(session: AsyncSession, held: Batch) -> Mapping[str, tuple[Absence, ...]]:
     """Read once per transaction (a batch's leads all see the same)."""
-    state = routing_batch(session)
+    state = routing_batch(held)
     if state.absences is None:
         state.absences = await repository.absences(session)
     return state.absences
 
 
-async def _lock(session: AsyncSession, *, flush: bool = True) -> None:
-    state = routing_batch(session)
+async def _lock(session: AsyncSession, held: Batch, *, flush: bool = True) -> None:
+    state = routing_batch(held)
     if state.locked:
         return  # held since an earlier lead of the transaction
     if flush:  # what is pending first: the lock is held until commit, so keep it short
@@ -58,18 +56,18 @@ async def _lock(session: AsyncSession, *, flush: bool = True) -> None:
 
 
 async def world_view(
-    session: AsyncSession, lead: RoutingLead, config: Config, now: datetime
+    session: AsyncSession, held: Batch, lead: RoutingLead, config: Config, now: datetime
 ) -> World:
     """The world the lead is decided against: the batch's, moved by its earlier leads;
     else what the decision may consider (absences, then the lock, then the counts)."""
-    batch = routing_batch(session).world
+    batch = routing_batch(held).world
     if batch is not None:
         return dataclasses.replace(batch, now=now)
     needs = considered(lead, config, now)
     if not needs.owners:
         return World(now=now)
-    absences = await _absences(session)
-    await _lock(session)
+    absences = await _absences(session, held)
+    await _lock(session, held)
     loads = await repository.loads(session, needs.owners, now, today=needs.today, open_=needs.open)
     for owner in repository.pending_assignments(session):  # this transaction's, not written
         if owner in loads:
@@ -86,29 +84,29 @@ def account_view(account: Account | None) -> AccountView | None:
     )
 
 
-def _assigned_here(session: AsyncSession, lead: Lead) -> str | None:
+def _assigned_here(held: Batch, lead: Lead) -> str | None:
     """The owner of the lead this transaction routed last among the lead's colleagues
     (a batch's earlier leads; written out or not)."""
-    colleagues = routing_batch(session).assigned.get(lead.company_domain, [])
+    colleagues = routing_batch(held).assigned.get(lead.company_domain, [])
     for lead_id in reversed(colleagues):
-        other = session.identity_map.get(identity_key(Lead, lead_id))
+        other = held.leads.get(lead_id)
         if lead_id != lead.id and isinstance(other, Lead) and other.owner:  # not a queue's
             return other.owner
     return None
 
 
 async def _company_owner(
-    session: AsyncSession, lead: Lead, domain: str, since: datetime
+    session: AsyncSession, held: Batch, lead: Lead, domain: str, since: datetime
 ) -> str | None:
     """The owner of the company's most recent other lead: routed in this transaction
     (a batch's earlier lead), else changed since ``since``."""
-    assigned = _assigned_here(session, lead)
+    assigned = _assigned_here(held, lead)
     if assigned is not None:
         return assigned
-    owners = routing_batch(session).company_owners.get(domain)
+    owners = routing_batch(held).company_owners.get(domain)
     if owners is None:
         owners = (await company_owners(session, [domain], since))[domain]
-    batch = batch_of(session)
+    batch = held.leads
     for lead_id, owner in owners:
         if lead_id == lead.id:
             continue
@@ -122,12 +120,18 @@ async def _company_owner(
 
 
 async def lead_view(
-    session: AsyncSession, lead: Lead, config: Config, now: datetime, *, exclude: Sequence[str] = ()
+    session: AsyncSession,
+    held: Batch,
+    lead: Lead,
+    config: Config,
+    now: datetime,
+    *,
+    exclude: Sequence[str] = (),
 ) -> RoutingLead:
     """What routing reads of the lead: the rules' view, its previous owner (its own, a
     returning person's; else a colleague's), and its company's account."""
-    view = await view_of(session, lead, now)
-    accounts = routing_batch(session).accounts
+    view = await view_of(session, held, lead, now)
+    accounts = routing_batch(held).accounts
     account = accounts.pop(lead.id) if lead.id in accounts else await find_account(session, lead)
     previous: str | None = None
     why: str | None = None
@@ -136,7 +140,7 @@ async def lead_view(
         why = "imported contact" if lead.form_key == "import" else "returning lead"
     elif lead.company_domain:
         since = now - config.routing.sticky_within
-        previous = await _company_owner(session, lead, lead.company_domain, since)
+        previous = await _company_owner(session, held, lead, lead.company_domain, since)
         why = f"same company ({lead.company_domain})" if previous else None
     return RoutingLead.of(
         view,
@@ -147,17 +151,19 @@ async def lead_view(
     )
 
 
-async def prepare_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+async def prepare_batch(
+    session: AsyncSession, held: Batch, batch: Sequence[Lead], config: Config
+) -> None:
     """Before routing a batch: every lead's account and the absences; then under the
     routing lock every owner's counts and every pool's turn (the batch's world), and the
     owners of the companies' recent leads (``lead_view`` reads them from the
     transaction). A statement each."""
-    state = routing_batch(session)
+    state = routing_batch(held)
     for lead, account in zip(batch, await find_accounts(session, batch), strict=True):
         state.accounts[lead.id] = account
     now = utcnow()
-    absences = await _absences(session)
-    await _lock(session, flush=False)  # nothing written first: the commit writes the batch
+    absences = await _absences(session, held)
+    await _lock(session, held, flush=False)  # nothing written first: the commit writes the batch
     loads = await repository.loads(session, config.owners, now, today=True, open_=True)
     turns = await repository.turns(session)
     state.world = World(now=now, loads=loads, turns=turns, absences=absences)
@@ -170,9 +176,11 @@ async def prepare_batch(session: AsyncSession, batch: list[Lead], config: Config
     state.company_owners.update(owners)
 
 
-async def finish_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+async def finish_batch(
+    session: AsyncSession, held: Batch, batch: Sequence[Lead], config: Config
+) -> None:
     """After routing a batch: write back the pools' turns it moved, in one statement."""
-    state = routing_batch(session)
+    state = routing_batch(held)
     if state.world is not None:
         await repository.write_turns(
             session, {pool: state.world.turn(pool) for pool in state.moved}
@@ -182,10 +190,15 @@ async def finish_batch(session: AsyncSession, batch: list[Lead], config: Config)
 
 
 async def assign(
-    session: AsyncSession, lead: Lead, decision: RoutingDecision, *, by: str = "routing"
+    session: AsyncSession,
+    held: Batch,
+    lead: Lead,
+    decision: RoutingDecision,
+    *,
+    by: str = "routing",
 ) -> None:
     """Give the lead what the decision says, with the reason, and count it."""
-    state = routing_batch(session)
+    state = routing_batch(held)
     state.decided(lead.id, lead.company_domain, decision)
     if state.world is None and decision.turn is not None:  # a batch writes its turns after
         await repository.write_turns(session, {decision.turn.pool: decision.turn.position})
@@ -204,17 +217,22 @@ async def assign(
 
 
 async def decide_for(
-    session: AsyncSession, lead: Lead, config: Config, *, exclude: Sequence[str] = ()
+    session: AsyncSession,
+    held: Batch,
+    lead: Lead,
+    config: Config,
+    *,
+    exclude: Sequence[str] = (),
 ) -> RoutingDecision:
     """The decision for a stored lead, against the world as the transaction sees it."""
     now = utcnow()
-    view = await lead_view(session, lead, config, now, exclude=exclude)
-    return decide(view, await world_view(session, view, config, now), config)
+    view = await lead_view(session, held, lead, config, now, exclude=exclude)
+    return decide(view, await world_view(session, held, view, config, now), config)
 
 
-async def route_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
-    decision = await decide_for(session, lead, config)
-    await assign(session, lead, decision)
+async def route_lead(session: AsyncSession, held: Batch, lead: Lead, config: Config) -> StageResult:
+    decision = await decide_for(session, held, lead, config)
+    await assign(session, held, lead, decision)
     detail: dict[str, Any] = {
         "outcome": "routed",
         "owner": decision.owner,
@@ -233,8 +251,9 @@ async def reassign(
     """Give the lead to someone else by the rules (the follow-up SLA calls this when the
     owner missed a deadline): the current owner is not considered again."""
     previous = lead.owner
-    decision = await decide_for(session, lead, config, exclude=[previous] if previous else [])
-    await assign(session, lead, decision, by=by)
+    held = Batch()  # a transaction of its own, outside the pipeline's batches
+    decision = await decide_for(session, held, lead, config, exclude=[previous] if previous else [])
+    await assign(session, held, lead, decision, by=by)
     await leads.add_event(
         session,
         lead.id,
@@ -288,7 +307,7 @@ async def assign_by_person(
         strategy="direct",
         sentence=f"Assigned by {by}: {why}",
     )
-    await assign(session, lead, decision, by=by)
+    await assign(session, Batch(), lead, decision, by=by)
     await leads.add_event(
         session,
         lead.id,
@@ -312,7 +331,7 @@ async def owners_now(session: AsyncSession, config: Config) -> list[OwnerNow]:
     """Every owner of the config with their load and whether they can take a lead now."""
     now = utcnow()
     loads = await repository.loads(session, config.owners, now, today=True, open_=True)
-    absences = await _absences(session)
+    absences = await _absences(session, Batch())
     stored: dict[str, list[OwnerAbsence]] = {}
     for row in await repository.stored_absences(session):
         stored.setdefault(row.owner, []).append(row)
@@ -342,4 +361,4 @@ async def dry_run(session: AsyncSession, lead: RoutingLead, config: Config) -> R
     """The decision for a lead that is not stored (``leadflow route``); the caller rolls
     the transaction back."""
     now = utcnow()
-    return decide(lead, await world_view(session, lead, config, now), config)
+    return decide(lead, await world_view(session, Batch(), lead, config, now), config)

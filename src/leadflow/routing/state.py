@@ -6,11 +6,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from leadflow.config.routing import Absence
 from leadflow.models import Account
 from leadflow.routing.views import RoutingDecision, World
+from leadflow.stage import Batch, StateKey
 
 
 @dataclass(slots=True)
@@ -38,13 +37,9 @@ class RoutingBatch:
                 self.moved.add(decision.turn.pool)
 
 
-_KEY = "routing"
+ROUTING = StateKey[RoutingBatch]("routing", RoutingBatch)
 
 
-def routing_batch(session: AsyncSession) -> RoutingBatch:
-    """The transaction's routing state, created on first use (the one place routing
-    keeps anything on the session)."""
-    batch = session.info.get(_KEY)
-    if not isinstance(batch, RoutingBatch):
-        batch = session.info[_KEY] = RoutingBatch()
-    return batch
+def routing_batch(held: Batch) -> RoutingBatch:
+    """The batch's routing state, created on first use."""
+    return held.state(ROUTING)

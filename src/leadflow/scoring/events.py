@@ -29,14 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
 from leadflow.db import transaction
-from leadflow.dedup.repository import survivors
-from leadflow.deps import RuntimeDep, bearer, is_admin
+from leadflow.dedup.service import survivors
+from leadflow.deps import RuntimeDep, bearer, client_ip, is_admin
 from leadflow.errors import Forbidden, UnsupportedMediaType, ValidationFailed
-from leadflow.intake.endpoints import client_ip
 from leadflow.intake.parsing import check_storable, media_type, parse_json, read_body
+from leadflow.jobs import queue_rescore
 from leadflow.models import Activity, Lead, Submission
 from leadflow.models.base import utcnow
-from leadflow.pipeline.tasks import queue_rescore
 from leadflow.schemas import problem_responses
 from leadflow.validation.email import analyse_email
 

@@ -20,22 +20,26 @@ from leadflow.leads import repository as leads
 from leadflow.models import Activity as ActivityRow
 from leadflow.models import Lead
 from leadflow.models.base import utcnow
-from leadflow.pipeline.results import StageResult
 from leadflow.scoring.engine import Activity, LeadView, ScoreResult, ruleset_version, score
+from leadflow.stage import Batch, StageResult, StateKey
 
 # How far back behaviour is read: no rule can look further than a year.
 HORIZON_DAYS = 366
 _ACTIVITY = (ActivityRow.type, ActivityRow.occurred_at, ActivityRow.name, ActivityRow.path)
+# How many activity rows ``link_batch`` linked to each lead of a batch, for ``score_lead``.
+LINKED = StateKey[dict[uuid.UUID, int]]("scoring.linked", dict)
+# Each lead's view (``view_of``): read once per batch, routing reads the one scoring read.
+VIEWS = StateKey[dict[uuid.UUID, LeadView]]("scoring.views", dict)
 
 
-async def link_activity(session: AsyncSession, lead: Lead, now: datetime) -> int:
+async def link_activity(session: AsyncSession, batch: Batch, lead: Lead, now: datetime) -> int:
     """Attach the person's anonymous browsing (same anonymous id as a form post, or
     the same email from a trusted identify call) to the lead. Returns how many."""
-    return (await link_activities(session, [lead], now))[lead.id]
+    return (await link_activities(session, batch, [lead], now))[lead.id]
 
 
 async def link_activities(
-    session: AsyncSession, batch: Sequence[Lead], now: datetime
+    session: AsyncSession, batch: Batch, going: Sequence[Lead], now: datetime
 ) -> dict[uuid.UUID, int]:
     """``link_activity`` for several leads in one statement (a row two of them could
     claim goes to the first); how many rows each lead got.
@@ -44,8 +48,8 @@ async def link_activities(
     before and the rows it links (a data-modifying CTE's rows are not visible to
     the rest of its statement, so they come from its RETURNING)."""
     wanted: dict[str, list[Any]] = {"positions": [], "lead_ids": [], "anonymous": [], "emails": []}
-    for position, lead in enumerate(batch):
-        submissions = await leads.submissions(session, lead.id)
+    for position, lead in enumerate(going):
+        submissions = await leads.submissions(session, batch, lead.id)
         anonymous = sorted({s.anonymous_id for s in submissions if s.anonymous_id})
         # a row per anonymous id, or one for the email alone
         ids: list[str | None] = [*anonymous] if anonymous or not lead.email_key else [None]
@@ -55,16 +59,16 @@ async def link_activities(
             wanted["anonymous"].append(anonymous_id)
             wanted["emails"].append(lead.email_key)
     since = _horizon(now)
-    params = wanted | {"batch": [lead.id for lead in batch], "since": since}
-    activity: dict[uuid.UUID, list[Activity]] = {lead.id: [] for lead in batch}
+    params = wanted | {"batch": [lead.id for lead in going], "since": since}
+    activity: dict[uuid.UUID, list[Activity]] = {lead.id: [] for lead in going}
     linked: Counter[uuid.UUID] = Counter()
     for r in await session.execute(_LINK_ACTIVITIES, params):
         if r.occurred_at >= since:
             activity[r.lead_id].append(Activity(r.type, r.occurred_at, r.name, r.path))
         linked[r.lead_id] += r.new
-    for lead in batch:
-        await _remember_view(session, lead, activity[lead.id])
-    return {lead.id: linked[lead.id] for lead in batch}
+    for lead in going:
+        await _remember_view(session, batch, lead, activity[lead.id])
+    return {lead.id: linked[lead.id] for lead in going}
 
 
 # Link to each lead (:lead_ids, with their :positions in the batch) the unlinked rows of
@@ -92,10 +96,11 @@ _LINK_ACTIVITIES = text(
 )
 
 
-async def link_batch(session: AsyncSession, batch: list[Lead], config: Config) -> None:
+async def link_batch(
+    session: AsyncSession, batch: Batch, going: Sequence[Lead], config: Config
+) -> None:
     """Before scoring a batch: link every lead's activity in one statement."""
-    for lead_id, linked in (await link_activities(session, batch, utcnow())).items():
-        session.info[("linked", lead_id)] = linked
+    batch.state(LINKED).update(await link_activities(session, batch, going, utcnow()))
 
 
 def _horizon(now: datetime) -> datetime:
@@ -106,13 +111,12 @@ def fields_of(lead: Lead) -> dict[str, Any]:
     return {name: getattr(lead, name, None) for name in (*LEAD_FIELDS, *LEAD_EXTRA)}
 
 
-async def view_of(session: AsyncSession, lead: Lead, now: datetime) -> LeadView:
+async def view_of(session: AsyncSession, batch: Batch, lead: Lead, now: datetime) -> LeadView:
     """What the rules read: the lead's fields, enrichment, form answers and behaviour.
 
-    Read once per transaction: routing reads the view scoring read, with the fields
-    as they are now (score and segment set)."""
-    key = ("view", lead.id)
-    cached: LeadView | None = session.info.get(key)
+    Read once per batch: routing reads the view scoring read, with the fields as they
+    are now (score and segment set)."""
+    cached = batch.state(VIEWS).get(lead.id)
     if cached is not None:
         return dataclasses.replace(cached, fields=fields_of(lead), quality=lead.quality or {})
     rows = await session.execute(
@@ -121,15 +125,18 @@ async def view_of(session: AsyncSession, lead: Lead, now: datetime) -> LeadView:
         .where(ActivityRow.occurred_at >= _horizon(now))
     )
     activity = [Activity(r.type, r.occurred_at, r.name, r.path) for r in rows]
-    return await _remember_view(session, lead, activity)
+    return await _remember_view(session, batch, lead, activity)
 
 
-async def _remember_view(session: AsyncSession, lead: Lead, activity: list[Activity]) -> LeadView:
+async def _remember_view(
+    session: AsyncSession, batch: Batch, lead: Lead, activity: list[Activity]
+) -> LeadView:
     answers: dict[str, Any] = {}
-    for submission in await leads.submissions(session, lead.id):
+    for submission in await leads.submissions(session, batch, lead.id):
         answers |= submission.raw_payload or {}
-    view = LeadView(fields_of(lead), lead.quality or {}, answers, activity)
-    session.info[("view", lead.id)] = view
+    view = batch.state(VIEWS)[lead.id] = LeadView(
+        fields_of(lead), lead.quality or {}, answers, activity
+    )
     return view
 
 
@@ -169,12 +176,14 @@ def action_of(config: Config, segment: str) -> dict[str, Any]:
     }
 
 
-async def score_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
+async def score_lead(
+    session: AsyncSession, batch: Batch, lead: Lead, config: Config
+) -> StageResult:
     now = utcnow()
-    linked = session.info.pop(("linked", lead.id), None)  # linked with its batch
+    linked = batch.state(LINKED).pop(lead.id, None)  # linked with its batch
     if linked is None:
-        linked = await link_activity(session, lead, now)
-    result = score(config.scoring, await view_of(session, lead, now), now)
+        linked = await link_activity(session, batch, lead, now)
+    result = score(config.scoring, await view_of(session, batch, lead, now), now)
     detail = apply(lead, result)
     detail |= {"outcome": "scored", "action": action_of(config, result.segment)}
     if linked:
@@ -186,9 +195,10 @@ async def rescore(session: AsyncSession, lead: Lead, config: Config, why: str) -
     """Score a lead again (new behaviour, new rules); a change of segment is an event of
     its own, with the new segment's action, for notifications and the follow-up SLA."""
     now = utcnow()
-    await link_activity(session, lead, now)
+    batch = Batch()  # the lead alone, outside the pipeline's batches
+    await link_activity(session, batch, lead, now)
     previous_version = lead.ruleset_version
-    result = score(config.scoring, await view_of(session, lead, now), now)
+    result = score(config.scoring, await view_of(session, batch, lead, now), now)
     detail = apply(lead, result) | {"why": why}
     lead.updated_at = now  # scored now, changed or not (the decay refresh reads this)
     unchanged = (

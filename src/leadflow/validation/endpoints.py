@@ -9,11 +9,10 @@ from pydantic import BaseModel, Field
 
 from leadflow.deps import AdminDep, SessionDep
 from leadflow.errors import Conflict, NotFound
-from leadflow.jobs import defer
+from leadflow.jobs import defer_named
 from leadflow.leads import repository as leads
 from leadflow.models import LeadStatus
 from leadflow.models.base import utcnow
-from leadflow.pipeline.tasks import process_lead
 from leadflow.schemas import problem_responses
 from leadflow.validation.service import RELEASED
 
@@ -56,7 +55,7 @@ async def release(
         "lead.released",
         {"by": "admin", "reason": reason, "spam_reasons": previous.get("spam_reasons", [])},
     )
-    await defer(
-        session, process_lead, queueing_lock=f"lead.process:{lead.id}", lead_id=str(lead.id)
+    await defer_named(
+        session, "lead.process", queueing_lock=f"lead.process:{lead.id}", lead_id=str(lead.id)
     )
     return Released(lead_id=lead.id, status=lead.status)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadflow.config import Config
 from leadflow.leads import repository as leads
 from leadflow.models import Lead, LeadStatus
-from leadflow.pipeline.results import StageResult
+from leadflow.stage import Batch, StageResult
 from leadflow.validation.context import (
     channel_of,
     country_code,
@@ -59,9 +59,11 @@ def contact_flags(
     return flags
 
 
-async def validate_lead(session: AsyncSession, lead: Lead, config: Config) -> StageResult:
+async def validate_lead(
+    session: AsyncSession, batch: Batch, lead: Lead, config: Config
+) -> StageResult:
     """Clean the lead's contact data, attach its context and quality, judge spam."""
-    submissions = await leads.submissions(session, lead.id)
+    submissions = await leads.submissions(session, batch, lead.id)
     latest = submissions[-1] if submissions else None
     headers: dict[str, Any] = (latest.request_meta or {}).get("headers", {}) if latest else {}
     user_agent = latest.user_agent if latest else None

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadflow.leads.repository import forget_submissions
 from leadflow.models import Lead, LeadMatch, MatchStatus, Submission
 from leadflow.models.base import utcnow
+from leadflow.stage import Batch
 
 
 async def survivors(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Lead]:
@@ -39,6 +39,7 @@ async def survivors(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUI
 
 async def move_submissions(
     session: AsyncSession,
+    batch: Batch,
     from_lead: uuid.UUID,
     to_lead: uuid.UUID,
     only: Sequence[uuid.UUID] | None = None,
@@ -48,7 +49,7 @@ async def move_submissions(
     if only is not None:
         query = query.where(Submission.id.in_(only))
     moved = await session.scalars(query.values(lead_id=to_lead).returning(Submission.id))
-    forget_submissions(session, from_lead, to_lead)
+    batch.forget_submissions(from_lead, to_lead)
     return list(moved)
 
 
