@@ -62,12 +62,14 @@ class Cluster:
             capture_output=True,
             user=self.user,
             cwd=self.folder,
-            timeout=60,
+            timeout=200,
             **kwargs,
         )
 
     def _ctl(self, *args: str) -> None:
-        self._run("pg_ctl", "-D", str(self.pgdata), "-l", str(self.log), "-w", *args)
+        # -t: a loaded machine (a CI run beside other work) may take longer than the 60 s
+        # pg_ctl waits by default for the server to start or stop.
+        self._run("pg_ctl", "-D", str(self.pgdata), "-l", str(self.log), "-w", "-t", "180", *args)
 
     def start(self) -> None:
         self._ctl("start")
