@@ -49,7 +49,8 @@ OUT = ROOT / "bench" / "out"
 PATH = "/v1/forms/demo/submissions"
 RATE_LIMITS = "\nintake:\n  rate_limits: {per_ip: 1000000/minute, per_form: 1000000/minute}\n"
 MIN_RATIO, MAX_P99_MS, P99_AT, MAX_ERROR_SHARE = 1.0, 50.0, 32, 0.01
-LEADFLOW, BARE, ECHO = "leadflow intake", "bare durable", "bare echo (no DB)"
+LEADFLOW, BASELINE = "leadflow intake", "leadflow baseline"
+BARE, ECHO = "bare durable", "bare echo (no DB)"
 NOTE = "the load generator shares the CPUs with the servers under test, the same for all"
 
 
@@ -87,16 +88,25 @@ async def run(args: argparse.Namespace, url: str, work: Path) -> list[Result]:
     leadflow = [sys.executable, "-m", "leadflow", "serve", "--no-worker", "--port", str(ports[0])]
     bare = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", *uvicorn_options(env, ports[1])]
     limit = args.start_timeout
-    async with (
-        serving("leadflow", leadflow, env, ports[0], work, limit) as (base, pid),
-        serving("bare", bare, env, ports[1], work, limit) as (bare_base, bare_pid),
-    ):
-        targets = [
-            Target(LEADFLOW, base, pid, PATH, 202),
-            Target(BARE, bare_base, bare_pid, PATH, 202),
-        ]
+    async with contextlib.AsyncExitStack() as stack:
+        base, pid = await stack.enter_async_context(
+            serving("leadflow", leadflow, env, ports[0], work, limit)
+        )
+        targets = [Target(LEADFLOW, base, pid, PATH, 202)]
+        if args.baseline:  # the same, from another source tree: before and after in one run
+            port = free_port()
+            cmd = [*leadflow[:-1], str(port)]
+            other = dict(env, PYTHONPATH=os.pathsep.join([str(args.baseline), str(ROOT)]))
+            base, pid = await stack.enter_async_context(
+                serving("baseline", cmd, other, port, work, limit)
+            )
+            targets.append(Target(BASELINE, base, pid, PATH, 202))
+        base, pid = await stack.enter_async_context(
+            serving("bare", bare, env, ports[1], work, limit)
+        )
+        targets.append(Target(BARE, base, pid, PATH, 202))
         if args.echo:
-            targets.append(Target(ECHO, bare_base, bare_pid, "/echo" + PATH, 202))
+            targets.append(Target(ECHO, base, pid, "/echo" + PATH, 202))
         results = []
         for _ in range(args.rounds):
             for connections in args.connections:
@@ -201,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="repeat every row this many times")
     parser.add_argument("--warmup", type=int, default=200, help="not measured, per row")
     parser.add_argument("--echo", action="store_true", help="add the bare echo (no database)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run Leadflow from this source tree (its src/ directory), e.g. of main",
+    )
     parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds per server")
     parser.add_argument(
         "--database-url",
