@@ -51,7 +51,11 @@ RATE_LIMITS = "\nintake:\n  rate_limits: {per_ip: 1000000/minute, per_form: 1000
 MIN_RATIO, MAX_P99_MS, P99_AT, MAX_ERROR_SHARE = 1.0, 50.0, 32, 0.01
 LEADFLOW, BASELINE = "leadflow intake", "leadflow baseline"
 BARE, ECHO = "bare durable", "bare echo (no DB)"
-NOTE = "the load generator shares the CPUs with the servers under test, the same for all"
+NOTE = (
+    "the load generator shares the CPUs with the servers under test, the same for all;\n"
+    "          PG: the run's database's backends; PG bg: WAL writer, checkpointer, background\n"
+    "          writer, which also work for the server's other databases"
+)
 
 
 @contextlib.contextmanager
@@ -178,15 +182,16 @@ def print_table(data: dict[str, Any]) -> None:
     print(f"load:     {load['requests']} requests per target and row (+{load['warmup']} warm-up),")
     print(f"          {load['rounds']} round(s), {load['client']}")
     print(f"note:     {load['note']}")
-    print(f"\n{'':<34}{'ms':>18}{'CPU ms per submission':>32}")
+    print(f"\n{'':<34}{'ms':>18}{'CPU ms per submission':>38}")
     print(f"{'target':<20}{'conns':>6}{'subm/s':>8}{'p50':>9}{'p99':>9}", end="")
-    print(f"{'API':>10}{'postgres':>10}{'client':>10}  errors")
+    print(f"{'API':>8}{'PG':>8}{'PG bg':>8}{'client':>8}  errors")
     for r in data["results"]:
         cpu = r["cpu_ms"]
         print(
             f"{r['target']:<20}{r['connections']:>6}{r['per_second']:>8.0f}"
             f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-            f"{cpu['server']:>10.3f}{cpu['postgres']:>10.3f}{cpu['client']:>10.3f}"
+            f"{cpu['server']:>8.3f}{cpu['postgres']:>8.3f}{cpu['pg_shared']:>8.3f}"
+            f"{cpu['client']:>8.3f}"
             f"  {r['errors']} {r['error_kinds'] or ''}"
         )
     met, t = ["MISSED", "met"], data["targets"]

@@ -2,9 +2,10 @@
 
 One code path measures every target: the same payloads, the same aiohttp client in this
 process, and CPU read from ``/proc`` around the measured requests: the server process's
-own, that of the PostgreSQL processes that work for the run's database (its backends,
-told by the database name in their process title, and the WAL writer, checkpointer and
-background writer of their server), and this process's (the load generator).
+own, that of the PostgreSQL backends that work for the run's database (told by the
+database name in their process title), that of their server's WAL writer, checkpointer
+and background writer (apart: they work for every database), and this process's (the
+load generator).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     error_kinds: dict[str, int]
-    cpu_ms: dict[str, float]  # CPU per request: the server, PostgreSQL, the load generator
+    cpu_ms: dict[str, float]  # per request: server, PG backends, PG shared writers, client
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -75,12 +76,13 @@ def cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def postgres_processes(database: str) -> list[psutil.Process]:
-    """The backends connected to ``database`` and their server's shared writers.
+def postgres_processes(database: str) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """The backends connected to ``database``, and their server's shared writers.
 
     Other databases on the same server (other test runs on a shared machine) are left
-    out, so their work does not count as ours. A backend that ends during the measured
-    requests takes its CPU with it: the pools of both targets keep theirs open."""
+    out, so their work does not count as ours; the shared writers work for them too,
+    so they are counted apart. A backend that ends during the measured requests takes
+    its CPU with it: the pools of every target keep theirs open."""
     backends: list[psutil.Process] = []
     writers: dict[int, list[psutil.Process]] = {}
     for process in psutil.process_iter(["name", "cmdline", "ppid"]):
@@ -92,14 +94,16 @@ def postgres_processes(database: str) -> list[psutil.Process]:
         elif any(title.rstrip().endswith(worker) for worker in SHARED_WORKERS):
             writers.setdefault(process.info["ppid"], []).append(process)
     servers = {backend.info["ppid"] for backend in backends}
-    return backends + [w for server in servers for w in writers.get(server, [])]
+    return backends, [w for server in servers for w in writers.get(server, [])]
 
 
 def cpu_snapshot(server: int, database: str) -> dict[str, dict[int, float]]:
     """CPU so far of the server, of the PostgreSQL processes, of this process, by pid."""
+    backends, writers = postgres_processes(database)
     return {
         "server": {server: cpu_seconds(psutil.Process(server))},
-        "postgres": {p.pid: cpu_seconds(p) for p in postgres_processes(database)},
+        "postgres": {p.pid: cpu_seconds(p) for p in backends},
+        "pg_shared": {p.pid: cpu_seconds(p) for p in writers},
         "client": {0: cpu_seconds(psutil.Process())},
     }
 
