@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -12,13 +12,20 @@ from sqlalchemy import Interval, Row, String, Table, and_, any_, bindparam, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadflow.db import lock_ids
 from leadflow.fields import LEAD_FIELDS
 from leadflow.models import Lead, Submission
 
-# Planned afresh each time (this transaction only): a plan cached while the table was
-# small would keep scanning it whole once it has grown, for as long as no ANALYZE has
-# run (autovacuum turned off, or not yet come by).
-_FRESH_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+# The batch's advisory locks (in ``lock_ids``' order, as ``db.advisory_lock`` takes
+# them), and, in the same statement, fresh plans for the rest of the transaction: a
+# plan of the lookup below cached while the table was small would keep scanning it
+# whole once it has grown, for as long as no ANALYZE has run (autovacuum turned off, or
+# not yet come by). One statement, one round trip, instead of a SET LOCAL of its own.
+_LOCK_FRESH_PLANS = text(
+    "SELECT pg_advisory_xact_lock(id), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true) "
+    "FROM unnest(CAST(:ids AS bigint[])) AS id"
+)
 _EARLIER = select(
     Submission.id,
     Submission.idempotency_key,
@@ -39,6 +46,13 @@ _EARLIER = select(
 )
 
 
+async def lock(session: AsyncSession, scopes: Iterable[str]) -> None:
+    """Serialise the transactions that could store the same submission (one lock per
+    scope, held until this transaction ends), and plan this transaction's lookups
+    afresh."""
+    await session.execute(_LOCK_FRESH_PLANS, {"ids": lock_ids(scopes)})
+
+
 async def earlier_submissions(
     session: AsyncSession,
     *,
@@ -48,8 +62,8 @@ async def earlier_submissions(
     window: timedelta,
 ) -> Sequence[Row[Any]]:
     """Stored submissions with one of ``keys``, or one of ``prints`` to one of ``forms``
-    received within ``window``; each with the database's ``now``."""
-    await session.execute(_FRESH_PLANS)
+    received within ``window``; each with the database's ``now``. Takes ``lock``
+    first: its fresh plans keep this lookup on the index."""
     result = await session.execute(
         _EARLIER, {"keys": keys, "forms": forms, "prints": prints, "window": window}
     )

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config, Form
 from leadflow.consent.service import form_consent_rows
-from leadflow.db import advisory_lock
 from leadflow.errors import IdempotencyConflict, ValidationFailed
 from leadflow.fields import ANONYMOUS_ID
 from leadflow.intake import guards, repository
@@ -141,7 +140,7 @@ async def store(
     in the database or earlier in the batch, gets the first answer and stores
     nothing; the same key with another payload gets an IdempotencyConflict."""
     # Serialise the transactions that could hold the same submission, then look.
-    await advisory_lock(session, *(item.lock_scope for item in batch))
+    await repository.lock(session, (item.lock_scope for item in batch))
     by_key, by_print = await _earlier(session, batch)
     rows = _Rows()
     answers: list[Accepted | IdempotencyConflict] = []
