@@ -227,15 +227,23 @@ class _Rows:
 
     def add(self, item: Pending) -> _First:
         mapped, meta, now = item.mapped, item.meta, item.received_at
-        lead_id, submission_id, created = new_id(), new_id(), utcnow()
+        lead_id, submission_id = new_id(), new_id()
+        # The rows go to the database as JSON: their ids and times are text already,
+        # made once each rather than once per row that names them.
+        lead, submission, at, created = (
+            str(lead_id),
+            str(submission_id),
+            now.isoformat(),
+            utcnow().isoformat(),
+        )
         self.leads.append(
             mapped.fields
             | {
-                "id": lead_id,
+                "id": lead,
                 "form_key": item.form_key,
                 "status": (LeadStatus.QUARANTINED if item.spam else LeadStatus.RECEIVED).value,
-                "status_changed_at": now,
-                "submitted_at": now,
+                "status_changed_at": at,
+                "submitted_at": at,
                 "client_tz_offset_minutes": mapped.tz_offset_minutes,
                 "first_touch": mapped.first_touch,
                 "last_touch": mapped.last_touch,
@@ -244,15 +252,11 @@ class _Rows:
             }
         )
         # A bot is answered exactly like a person: the same status, the same shape.
-        response = {
-            "lead_id": str(lead_id),
-            "submission_id": str(submission_id),
-            "status": ACCEPTED_STATUS,
-        }
+        response = {"lead_id": lead, "submission_id": submission, "status": ACCEPTED_STATUS}
         self.submissions.append(
             {
-                "id": submission_id,
-                "lead_id": lead_id,
+                "id": submission,
+                "lead_id": lead,
                 "form_key": item.form_key,
                 "idempotency_key": item.idempotency_key,
                 "fingerprint": item.digest,
@@ -271,16 +275,16 @@ class _Rows:
                 },
                 "spam_reasons": item.spam,
                 "response": response,
-                "received_at": now,
+                "received_at": at,
             }
         )
         self.events.append(
             {
-                "lead_id": lead_id,
+                "lead_id": lead,
                 "type": "received",
-                "at": now,
+                "at": at,
                 "detail": {
-                    "submission_id": str(submission_id),
+                    "submission_id": submission,
                     "form_key": item.form_key,
                     "content_type": meta.content_type,
                     "fields": sorted(mapped.fields),
@@ -304,9 +308,9 @@ class _Rows:
         if item.spam:
             self.events.append(
                 {
-                    "lead_id": lead_id,
+                    "lead_id": lead,
                     "type": "quarantined",
-                    "at": now,
+                    "at": at,
                     "detail": {"reasons": item.spam},
                 }
             )
