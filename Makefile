@@ -39,7 +39,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 check-migrations: $(STAMP) ## Fail if the models and the migrations disagree (alembic check)
 	$(BIN)/leadflow migrate --check
 
-bench-intake: $(STAMP) ## Intake throughput and latency vs a bare FastAPI endpoint
+bench-intake: $(STAMP) ## Intake vs a bare durable FastAPI endpoint (one INSERT + COMMIT), 32 and 64 connections
 	$(BIN)/python -m bench.intake
 
 bench-pipeline: $(STAMP) ## Leads/s (1 and 2 workers), latency at 50/s, recovery after a 30 s outage

@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import limits
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from leadflow.app import create_app
 from leadflow.config import load_config_text
+from leadflow.intake import ratelimit
 from leadflow.settings import Settings
 from tests.conftest import count
 from tests.factories import submissions_url
@@ -112,3 +115,38 @@ async def test_an_unreachable_redis_lets_leads_in(
         response = await client.post(URL, json={"email": "redis-down@acme.de"})
     assert response.status_code == 202
     assert count(db, "leads") == 1
+
+
+async def test_a_moving_window_in_memory_frees_each_hit_when_it_leaves_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    limiter = MovingWindowRateLimiter(ratelimit.MovingWindows())
+    rate = limits.parse("3/minute")
+
+    hits = []
+    for at in (0, 10, 20, 30, 59.9, 60.1, 70.1, 71):
+        clock[0] = 1000.0 + at
+        hits.append(await limiter.hit(rate, "form", "a"))
+
+    # 3 in any 60 s: a hit fits again once the oldest one has left the window.
+    assert hits == [True, True, True, False, False, True, True, False]
+    assert await limiter.hit(rate, "form", "b")  # another key has its own window
+    stats = await limiter.get_window_stats(rate, "form", "a")
+    assert (stats.reset_time, stats.remaining) == (1000.0 + 20 + 60, 0)
+
+
+async def test_keys_no_longer_hit_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    storage = ratelimit.MovingWindows()
+    limiter = MovingWindowRateLimiter(storage)
+    rate = limits.parse("5/minute")
+    for n in range(100):
+        await limiter.hit(rate, "ip", f"198.51.100.{n}")
+
+    clock[0] += ratelimit.SWEEP_SECONDS + 61
+    await limiter.hit(rate, "ip", "198.51.100.200")
+
+    assert await storage.reset() == 1  # only the address hit since

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from leadflow.config import Config, Form
@@ -14,8 +13,9 @@ from leadflow.errors import Forbidden, NotFound
 from leadflow.intake import hosted
 from leadflow.intake.idempotency import check_key
 from leadflow.intake.parsing import FORM_TYPES, media_type, parse_body, read_body
-from leadflow.intake.schemas import SUBMISSION_BODY, SubmissionAccepted
+from leadflow.intake.schemas import SUBMISSION_BODY, SUBMISSION_PARAMETERS, SubmissionAccepted
 from leadflow.intake.service import Accepted, RequestMeta, prepare
+from leadflow.runtime import Runtime
 from leadflow.schemas import problem_responses
 
 router = APIRouter(tags=["intake"])
@@ -72,18 +72,13 @@ def _redirect_target(form: Form, form_key: str, accepted: Accepted, request: Req
     status_code=202,
     response_model=SubmissionAccepted,
     summary="Submit a form",
-    openapi_extra=SUBMISSION_BODY,
+    openapi_extra=SUBMISSION_BODY | SUBMISSION_PARAMETERS,
     responses={
         303: {"description": "A plain HTML form post: redirect to the thank-you page"},
         **problem_responses(400, 403, 404, 413, 415, 422, 429, 503),
     },
 )
-async def submit_form(
-    form_key: str,
-    request: Request,
-    runtime: RuntimeDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> Response:
+async def submit_form(request: Request) -> Response:
     """Store a submission as a lead and queue its processing, in one transaction
     (shared with the submissions that arrive at the same moment: a group commit).
 
@@ -92,6 +87,12 @@ async def submit_form(
     answer again and creates nothing. A plain HTML form post is redirected (303)
     to the form's thank-you page.
     """
+    # Read from the request itself rather than declared as parameters: FastAPI's
+    # solving of them took ~65 µs of the ~165 µs its routing and response took per
+    # request. SUBMISSION_PARAMETERS documents them exactly as before.
+    form_key: str = request.path_params["form_key"]
+    runtime: Runtime = request.app.state.runtime
+    idempotency_key = request.headers.get("idempotency-key")
     config = runtime.config
     form = _form(config, form_key)
     origin = request.headers.get("origin")

@@ -1,4 +1,4 @@
-"""What the intake endpoint answers, and how OpenAPI shows the body it takes."""
+"""What the intake's routes answer, and how their requests are documented."""
 
 from __future__ import annotations
 
@@ -44,4 +44,22 @@ SUBMISSION_BODY: dict[str, Any] = {
         "required": True,
         "content": {media: {"schema": _FIELDS_SCHEMA} for media in ACCEPTED_TYPES},
     }
+}
+
+# The submission route reads these from the request itself (see intake/endpoints.py).
+SUBMISSION_PARAMETERS: dict[str, Any] = {
+    "parameters": [
+        {
+            "in": "path",
+            "name": "form_key",
+            "required": True,
+            "schema": {"title": "Form Key", "type": "string"},
+        },
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": False,
+            "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Idempotency-Key"},
+        },
+    ]
 }

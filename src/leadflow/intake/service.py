@@ -5,10 +5,10 @@ guards) and raises a 4xx error for bad input. ``store`` then writes a batch of
 prepared submissions in its caller's transaction with a fixed number of
 statements, whatever the batch's size: the advisory locks (one per idempotency
 key or payload, taken in one statement), one lookup of earlier answers, one
-executemany per table (psycopg pipelines its rows in one round trip) and one
-batch defer for the jobs. The
-group commit (``writer.GroupCommit``) feeds it the submissions that arrive
-together, so under load many share one transaction and one commit.
+statement for the new rows of every table (``repository.insert_batch``) and one
+batch defer for the jobs. The group commit (``writer.GroupCommit``) feeds it the
+submissions that arrive together, so under load many share one transaction and
+one commit.
 """
 
 from __future__ import annotations
@@ -17,34 +17,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    Interval,
-    String,
-    Table,
-    and_,
-    any_,
-    bindparam,
-    func,
-    insert,
-    or_,
-    select,
-    text,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config, Form
 from leadflow.consent.service import form_consent_rows
-from leadflow.db import advisory_lock
 from leadflow.errors import IdempotencyConflict, ValidationFailed
-from leadflow.fields import ANONYMOUS_ID, LEAD_FIELDS
-from leadflow.intake import guards
+from leadflow.fields import ANONYMOUS_ID
+from leadflow.intake import guards, repository
 from leadflow.intake.idempotency import fingerprint
 from leadflow.intake.mapping import Mapped, map_payload
 from leadflow.jobs import defer_named
-from leadflow.models import ConsentRecord, Lead, LeadEvent, LeadStatus, Submission
+from leadflow.models import LeadStatus
 from leadflow.models.base import new_id, utcnow
 
 ACCEPTED_STATUS = LeadStatus.RECEIVED.value
@@ -155,8 +140,7 @@ async def store(
     in the database or earlier in the batch, gets the first answer and stores
     nothing; the same key with another payload gets an IdempotencyConflict."""
     # Serialise the transactions that could hold the same submission, then look.
-    await advisory_lock(session, *(item.lock_scope for item in batch))
-    await session.execute(_FRESH_PLANS)
+    await repository.lock(session, (item.lock_scope for item in batch))
     by_key, by_print = await _earlier(session, batch)
     rows = _Rows()
     answers: list[Accepted | IdempotencyConflict] = []
@@ -182,30 +166,6 @@ async def store(
     return answers
 
 
-# The lookup of earlier answers is planned afresh each time (this transaction only): a
-# plan cached while the table was small would keep scanning it whole once it has grown,
-# for as long as no ANALYZE has run (autovacuum turned off, or not yet come by).
-_FRESH_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
-_EARLIER = select(
-    Submission.id,
-    Submission.idempotency_key,
-    Submission.form_key,
-    Submission.fingerprint,
-    Submission.response,
-    Submission.received_at,
-    func.now().label("now"),
-).where(
-    or_(
-        Submission.idempotency_key == any_(bindparam("keys", type_=ARRAY(String))),
-        and_(  # served by ix_submissions_form_key_fingerprint
-            Submission.form_key == any_(bindparam("forms", type_=ARRAY(String))),
-            Submission.fingerprint == any_(bindparam("prints", type_=ARRAY(String))),
-            Submission.received_at >= func.now() - bindparam("window", type_=Interval),
-        ),
-    )
-)
-
-
 async def _earlier(
     session: AsyncSession, batch: Sequence[Pending]
 ) -> tuple[dict[str, _First], dict[tuple[str, str], _First]]:
@@ -213,18 +173,16 @@ async def _earlier(
     for the submissions within their form's duplicate window (the database's clock)."""
     windows = {item.form_key: item.window for item in batch}
     keyless = [item for item in batch if not item.idempotency_key]
-    result = await session.execute(
-        _EARLIER,
-        {
-            "keys": [item.idempotency_key for item in batch if item.idempotency_key],
-            "forms": sorted({item.form_key for item in keyless}),
-            "prints": sorted({item.digest for item in keyless}),
-            "window": max((windows[item.form_key] for item in keyless), default=timedelta(0)),
-        },
+    rows = await repository.earlier_submissions(
+        session,
+        keys=[item.idempotency_key for item in batch if item.idempotency_key],
+        forms=sorted({item.form_key for item in keyless}),
+        prints=sorted({item.digest for item in keyless}),
+        window=max((windows[item.form_key] for item in keyless), default=timedelta(0)),
     )
     by_key: dict[str, _First] = {}
     oldest: dict[tuple[str, str], tuple[datetime, _First]] = {}
-    for row in result:
+    for row in rows:
         first = _First(row.id, row.fingerprint, row.response)
         if row.idempotency_key is not None:
             by_key[row.idempotency_key] = first
@@ -270,30 +228,35 @@ class _Rows:
     def add(self, item: Pending) -> _First:
         mapped, meta, now = item.mapped, item.meta, item.received_at
         lead_id, submission_id = new_id(), new_id()
+        # The rows go to the database as JSON: their ids and times are text already,
+        # made once each rather than once per row that names them.
+        lead, submission, at, created = (
+            str(lead_id),
+            str(submission_id),
+            now.isoformat(),
+            utcnow().isoformat(),
+        )
         self.leads.append(
-            _NO_FIELDS
-            | mapped.fields
+            mapped.fields
             | {
-                "id": lead_id,
+                "id": lead,
                 "form_key": item.form_key,
                 "status": (LeadStatus.QUARANTINED if item.spam else LeadStatus.RECEIVED).value,
-                "status_changed_at": now,
-                "submitted_at": now,
+                "status_changed_at": at,
+                "submitted_at": at,
                 "client_tz_offset_minutes": mapped.tz_offset_minutes,
                 "first_touch": mapped.first_touch,
                 "last_touch": mapped.last_touch,
+                "created_at": created,
+                "updated_at": created,
             }
         )
         # A bot is answered exactly like a person: the same status, the same shape.
-        response = {
-            "lead_id": str(lead_id),
-            "submission_id": str(submission_id),
-            "status": ACCEPTED_STATUS,
-        }
+        response = {"lead_id": lead, "submission_id": submission, "status": ACCEPTED_STATUS}
         self.submissions.append(
             {
-                "id": submission_id,
-                "lead_id": lead_id,
+                "id": submission,
+                "lead_id": lead,
                 "form_key": item.form_key,
                 "idempotency_key": item.idempotency_key,
                 "fingerprint": item.digest,
@@ -312,16 +275,16 @@ class _Rows:
                 },
                 "spam_reasons": item.spam,
                 "response": response,
-                "received_at": now,
+                "received_at": at,
             }
         )
         self.events.append(
             {
-                "lead_id": lead_id,
+                "lead_id": lead,
                 "type": "received",
-                "at": now,
+                "at": at,
                 "detail": {
-                    "submission_id": str(submission_id),
+                    "submission_id": submission,
                     "form_key": item.form_key,
                     "content_type": meta.content_type,
                     "fields": sorted(mapped.fields),
@@ -345,9 +308,9 @@ class _Rows:
         if item.spam:
             self.events.append(
                 {
-                    "lead_id": lead_id,
+                    "lead_id": lead,
                     "type": "quarantined",
-                    "at": now,
+                    "at": at,
                     "detail": {"reasons": item.spam},
                 }
             )
@@ -356,14 +319,13 @@ class _Rows:
         return _First(submission_id, item.digest, response)
 
     async def insert(self, session: AsyncSession) -> None:
-        for table, rows in (
-            (_LEADS, self.leads),
-            (_SUBMISSIONS, self.submissions),
-            (_EVENTS, self.events),
-            (_CONSENTS, self.consents),
-        ):
-            if rows:
-                await session.execute(insert(table), rows)  # one executemany per table
+        await repository.insert_batch(
+            session,
+            leads=self.leads,
+            submissions=self.submissions,
+            events=self.events,
+            consents=self.consents,
+        )
         await queue_new_leads(session, self.new_leads)
 
 
@@ -377,10 +339,3 @@ async def queue_new_leads(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) 
     elif lead_ids:
         ids = [str(lead_id) for lead_id in lead_ids]
         await defer_named(session, "lead.process_batch", lead_ids=ids)
-
-
-_LEADS, _SUBMISSIONS, _EVENTS, _CONSENTS = (
-    cast(Table, model.__table__) for model in (Lead, Submission, LeadEvent, ConsentRecord)
-)
-# Every lead row names the same columns, so a batch's leads are one executemany.
-_NO_FIELDS: dict[str, Any] = dict.fromkeys(c.name for c in _LEADS.columns if c.name in LEAD_FIELDS)
