@@ -222,3 +222,17 @@ async def measure(
         error_kinds=dict(errors),
         cpu_ms=cpu,
     )
+
+
+def postgres_cpu() -> float:
+    """CPU so far of every PostgreSQL process on the machine (the server and its
+    backends), with that of the backends that have exited (the server's children).
+    bench-pipeline's figure: its workers' backends come and go across databases."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == "postgres":
+            total += cpu_seconds(process)
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.children_user + times.children_system
+    return total

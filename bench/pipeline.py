@@ -27,7 +27,7 @@ import psutil
 import psycopg
 
 from bench.harness import FORM, OUT, Failed, Processes, leadflow
-from bench.intake import cpu_seconds, postgres_cpu
+from bench.intake_load import cpu_seconds, postgres_cpu
 from bench.machine import machine
 from bench.people import People
 from bench.stages import routing_rate, scoring_rate, validation_rate
