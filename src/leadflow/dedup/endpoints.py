@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from leadflow.dedup import repository, service
+from leadflow.dedup import repository, review
 from leadflow.deps import AdminDep, RuntimeDep, SessionDep
 from leadflow.jobs import queue_crm_update, queue_processing
 from leadflow.pipeline.stages import STARTABLE
@@ -84,7 +84,7 @@ async def merge(
 
     The lead in the path becomes ``merged`` with ``duplicate_of`` set; its
     submissions and consent follow the survivor. Undo with ``/unmerge``."""
-    survivor, result = await service.merge_by_person(
+    survivor, result = await review.merge_by_person(
         session, runtime.config, lead_id, body.into, PERSON
     )
     await queue_crm_update(session, runtime.config, survivor.id)
@@ -100,7 +100,7 @@ async def not_duplicate(
     lead_id: uuid.UUID, body: NotDuplicateRequest, session: SessionDep
 ) -> Decided:
     """Two leads are different people: they are never linked or merged again."""
-    await service.keep_apart(session, lead_id, body.of, PERSON)
+    await review.keep_apart(session, lead_id, body.of, PERSON)
     return Decided(lead_id=lead_id, other=body.of, status="not_duplicate")
 
 
@@ -112,7 +112,7 @@ async def not_duplicate(
 async def unmerge(lead_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> Unmerged:
     """Undo the merge of this lead: it comes back with its own submissions, the
     survivor gets its old values back, and the two are kept apart from now on."""
-    lead, survivor = await service.unmerge(session, lead_id, PERSON)
+    lead, survivor = await review.unmerge(session, lead_id, PERSON)
     if lead.status in STARTABLE:
         await queue_processing(session, lead.id)
     await queue_crm_update(session, runtime.config, survivor)
