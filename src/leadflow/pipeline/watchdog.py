@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from leadflow.connectors.base import Alert, Notifier
 from leadflow.db import transaction
-from leadflow.jobs import defer_once
+from leadflow.jobs import queue_processing
 from leadflow.leads import repository as leads
 from leadflow.pipeline import repository
 from leadflow.pipeline.repository import Waiting
@@ -50,9 +50,7 @@ async def check(rt: Runtime, notifier: Notifier) -> Findings | None:
                     "action": "requeued",
                 },
             )
-            await defer_once(
-                session, "lead.process", f"lead.process:{lead.id}", lead_id=str(lead.id)
-            )
+            await queue_processing(session, lead.id)
         waiting = await repository.waiting_leads(session, older_than)
     for stage in waiting:
         message = (
