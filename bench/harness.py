@@ -75,40 +75,49 @@ class Processes:
         self.running.clear()
 
 
+def run_processes(run: str, db: str) -> Processes:
+    """The run's folder (demo config, recording CRM, data) and its processes' environment."""
+    run_dir = OUT / run
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "crm.jsonl").unlink(missing_ok=True)
+    (run_dir / "leadflow.yaml").write_text(DEMO + EXTRA.format(crm=run_dir / "crm.jsonl"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env |= {
+        "LEADFLOW_DATABASE_URL": db,
+        "LEADFLOW_ADMIN_TOKEN": secrets.token_hex(16),
+        "LEADFLOW_DATA_DIR": str(run_dir / "data"),
+        "LEADFLOW_CONFIG": str(run_dir / "leadflow.yaml"),
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+    }
+    return Processes(env, run_dir)
+
+
+def start_serve(procs: Processes) -> str:
+    """Start ``leadflow serve --no-worker`` on a free port; its base URL once it is ready."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    procs.start("serve", "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port))
+    deadline = time.monotonic() + 90
+    while True:
+        procs.check()
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return base
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise Failed(f"leadflow serve not ready in 90 s:\n{procs.log('serve')}")
+        time.sleep(0.2)
+
+
 @contextmanager
 def leadflow(server: str, run: str) -> Iterator[tuple[str, str, Processes]]:
     """A fresh database and a ready ``leadflow serve --no-worker``: (db url, base url, procs)."""
     with fresh_database(server) as db:
-        run_dir = OUT / run
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "crm.jsonl").unlink(missing_ok=True)
-        (run_dir / "leadflow.yaml").write_text(DEMO + EXTRA.format(crm=run_dir / "crm.jsonl"))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-        env |= {
-            "LEADFLOW_DATABASE_URL": db,
-            "LEADFLOW_ADMIN_TOKEN": secrets.token_hex(16),
-            "LEADFLOW_DATA_DIR": str(run_dir / "data"),
-            "LEADFLOW_CONFIG": str(run_dir / "leadflow.yaml"),
-            "LEADFLOW_LOG_LEVEL": "WARNING",
-        }
-        procs = Processes(env, run_dir)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        base = f"http://127.0.0.1:{port}"
+        procs = run_processes(run, db)
         try:
-            procs.start("serve", "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port))
-            deadline = time.monotonic() + 90
-            while True:
-                procs.check()
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise Failed(f"leadflow serve not ready in 90 s:\n{procs.log('serve')}")
-                time.sleep(0.2)
-            yield db, base, procs
+            yield db, start_serve(procs), procs
         finally:
             procs.stop()

@@ -17,19 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiohttp
-import httpx
 import psycopg
 
-from bench.harness import DEMO, EXTRA, FORM, OUT, Failed, Processes
+from bench.harness import FORM, Failed, Processes, run_processes, start_serve
 from bench.people import People
 from tests.pgcluster import Cluster
 
@@ -86,42 +83,12 @@ async def steady(people: People, base: str, rate: float, until: float, load: Loa
         await asyncio.gather(*tasks)
 
 
-def wait_ready(base: str, procs: Processes) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        procs.check()
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise Failed("leadflow serve not ready in 90 s")
-
-
 def measure(rate: float, outage: float, warmup: float, after: float) -> dict[str, float]:
     cluster = Cluster(max_connections=200)
-    run_dir = OUT / "outage"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "crm.jsonl").unlink(missing_ok=True)
-    (run_dir / "leadflow.yaml").write_text(DEMO + EXTRA.format(crm=run_dir / "crm.jsonl"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-    env |= {
-        "LEADFLOW_DATABASE_URL": cluster.url,
-        "LEADFLOW_ADMIN_TOKEN": secrets.token_hex(16),
-        "LEADFLOW_DATA_DIR": str(run_dir / "data"),
-        "LEADFLOW_CONFIG": str(run_dir / "leadflow.yaml"),
-        "LEADFLOW_LOG_LEVEL": "WARNING",
-    }
-    procs = Processes(env, run_dir)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
+    procs = run_processes("outage", cluster.url)
     load = Load()
     try:
-        procs.start("serve", "serve", "--no-worker", "--port", str(port))
-        wait_ready(base, procs)
+        base = start_serve(procs)
         procs.start("worker", "worker")
         people = People()
         start = time.time()
