@@ -54,5 +54,5 @@ bench-dedup: $(STAMP) ## Pairwise precision, recall, F1 of leadflow dedup vs Spl
 bench-backtest: $(STAMP) ## Seconds for leadflow backtest on 100,000 generated leads (target < 10 s); appends to bench/RESULTS.md
 	$(BIN)/python -m bench.backtest --record
 
-clean: ## Remove the virtualenv, caches and local data (var/)
+clean: ## Remove the virtualenv and caches (local data lives in LEADFLOW_DATA_DIR)
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -28,13 +28,16 @@ def free_port() -> int:
 class Process:
     """``python -m leadflow ARGS`` with ``env``; its stderr in ``log_path``."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None
+    ) -> None:
         self.args = args
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "leadflow", *args],
             env=env,
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
         )

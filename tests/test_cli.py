@@ -8,13 +8,19 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from leadflow.cli import app
+from leadflow.settings import get_settings
+from tests.conftest import _create_database, _drop_database
+from tests.processes import Process, wait_ready
 
 runner = CliRunner()
 
@@ -170,3 +176,194 @@ def test_serve_stops_its_embedded_database_on_sigterm(tmp_path: Path) -> None:
         time.sleep(0.2)
     else:
         raise AssertionError("the embedded PostgreSQL outlived `leadflow serve`")
+
+
+def _embedded_env(home: Path) -> dict[str, str]:
+    """A user with no LEADFLOW_* settings: the data directory is the per-user one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env |= {"HOME": str(home), "XDG_DATA_HOME": str(home / "data")}
+    env.pop("XDG_RUNTIME_DIR", None)
+    return env
+
+
+def _leadflow(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leadflow", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_every_command_finds_the_database_of_serve_from_any_folder(tmp_path: Path) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "contacts.csv").write_text("email,first_name,last_name\nana@acme.de,Ana,Weber\n")
+    env = _embedded_env(tmp_path)
+    data = tmp_path / "data" / "leadflow"
+    port = _free_port()
+    serve = Process(["serve", "--port", str(port)], env, tmp_path / "serve.log", cwd=project)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", serve)
+        postgres_pid = int((data / "postgres" / "postmaster.pid").read_text().split()[0])
+
+        first = _leadflow(["import", "contacts.csv"], elsewhere, env)
+        again = _leadflow(["import", str(elsewhere / "contacts.csv")], project, env)
+
+        os.kill(postgres_pid, 0)  # serve's PostgreSQL, joined and left running
+        token = (data / "admin-token").read_text().strip()
+        leads = httpx.get(
+            f"http://127.0.0.1:{port}/v1/leads",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+    finally:
+        serve.stop()
+    assert first.returncode == 0, first.stderr
+    assert "1 rows: 1 new contacts" in first.stdout
+    assert again.returncode == 0, again.stderr
+    assert "1 rows: 0 new contacts, 1 merged into known leads" in again.stdout
+    assert sorted((lead["email"], lead["status"]) for lead in leads["items"]) == [
+        ("ana@acme.de", "imported"),
+        ("ana@acme.de", "merged"),  # the second import found the first one's contact
+    ]
+    assert not (project / "var").exists()
+    assert not (elsewhere / "var").exists()
+    for output in (first.stderr, again.stderr, serve.log()):
+        assert "Warning" not in output
+        assert "pgserver" not in output
+    assert "Running commandline" in (data / "postgres.log").read_text()
+
+
+@pytest.mark.slow
+def test_serve_prints_a_short_banner_and_the_token_only_when_it_is_new(tmp_path: Path) -> None:
+    env = _embedded_env(tmp_path)
+    data = tmp_path / "data" / "leadflow"
+    logs = []
+    for run in ("first", "second"):
+        port = _free_port()
+        serve = Process(["serve", "--port", str(port)], env, tmp_path / f"{run}.log", cwd=tmp_path)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", serve)
+            serve.wait_for_log("form 'demo'")
+        finally:
+            serve.stop()
+        logs.append(serve.log().splitlines())
+    token = (data / "admin-token").read_text().strip()
+
+    first, second = logs
+    assert first[0] == f"Creating the embedded PostgreSQL in {data / 'postgres'} ..."
+    banner = first[1 : first.index(next(line for line in first if "form 'demo'" in line)) + 1]
+    assert banner[0].startswith("Leadflow 0.1.0 is ready on http://127.0.0.1:")
+    assert banner[1:5] == [
+        f"  data:   {data}",
+        "  config: built-in demo config (set LEADFLOW_CONFIG)",
+        f"  database: embedded database in {data / 'postgres'}",
+        f"  admin token (new, kept in {data / 'admin-token'}): {token}",
+    ]
+    assert f"  admin token: in {data / 'admin-token'}" in second
+    assert not any(token in line for line in second)  # not shown again
+    startup = second[: second.index(next(line for line in second if "form 'demo'" in line))]
+    assert len(startup) == 5, second  # no migration, queue or server chatter
+
+
+@pytest.fixture
+def empty_database(server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database without Leadflow's schema, as LEADFLOW_DATABASE_URL."""
+    url = _create_database(server_url)
+    monkeypatch.setenv("LEADFLOW_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+    _drop_database(server_url, url)
+
+
+def _tables(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+        return int(row[0]) if row else 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["import", "contacts.csv"],
+        ["route", "--lead", '{"country": "DE"}'],
+        ["dlq", "list"],
+        ["rescore"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_a_database_without_the_schema_is_named_in_one_line(
+    empty_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "contacts.csv").write_text("email\nana@acme.de\n")
+    name = make_url(empty_database).database
+
+    result = runner.invoke(app, args)
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"error: the database at 127.0.0.1:5432/{name} has no Leadflow schema; "
+        "run `leadflow migrate`"
+    ]
+    assert _tables(empty_database) == 0  # nothing was created
+
+
+def test_a_database_that_is_down_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _free_port()
+    monkeypatch.setenv("LEADFLOW_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{port}/leads")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["status"])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith(f"error: cannot reach the database at 127.0.0.1:{port}/leads: ")
+    assert "Connection refused" in line
+
+
+def test_a_bad_config_is_named_by_file_line_and_field_for_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "leadflow.yaml"
+    bad.write_text("owners:\n  - {email: ana@example.com, timezone: Mars/Olympus}\n")
+    (tmp_path / "accounts.csv").write_text("name,owner\nAcme,ana@example.com\n")
+    monkeypatch.setenv("LEADFLOW_CONFIG", str(bad))
+    get_settings.cache_clear()
+    try:
+        results = [
+            runner.invoke(app, args)
+            for args in (
+                ["status"],
+                ["route", "--set", "country=DE"],
+                ["import", str(tmp_path / "accounts.csv"), "--accounts"],
+            )
+        ]
+    finally:
+        get_settings.cache_clear()
+
+    for result in results:
+        assert result.exit_code == 2
+        assert result.output.splitlines() == [
+            f"{bad}:2: owners[0].timezone: 'Mars/Olympus' is not an IANA time zone like "
+            "Europe/Berlin"
+        ]
+
+
+def test_a_usage_error_is_one_line() -> None:
+    result = runner.invoke(app, ["route", "--lead", "[1]"])
+
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: Invalid value: --lead must be a JSON object (see `leadflow route --help`)"
+    ]

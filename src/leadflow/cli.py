@@ -6,6 +6,7 @@ import typer
 
 from leadflow.analysis.cli import backtest, dedup, import_file, scoring_app
 from leadflow.commands.admin import check_config, init, migrate, status
+from leadflow.commands.common import Group
 from leadflow.commands.dlq import dlq
 from leadflow.commands.run import serve, worker
 from leadflow.routing.cli import route
@@ -13,6 +14,7 @@ from leadflow.scoring.cli import rescore
 
 app = typer.Typer(
     name="leadflow",
+    cls=Group,
     help="Leadflow: form submissions in, followed-up leads out. Nothing lost, nothing doubled.",
     no_args_is_help=True,
     add_completion=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,16 +44,57 @@ def sqlalchemy_url(url: str) -> str:
 _embedded: list[Any] = []  # the embedded servers this process started
 
 
-def start_embedded(data_dir: Path) -> str:
-    """Start (or join) the private PostgreSQL kept under ``data_dir``; return its URL."""
-    from pgserver import get_server  # type: ignore[attr-defined]  # lazily: embedded mode only
+def _import_pgserver(data_dir: Path) -> Any:
+    """pgserver, given a runtime folder of the data directory's own.
 
-    pgdata = (data_dir / "postgres").resolve()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(pgdata, cleanup_mode="stop")
+    pgserver asks platformdirs for the user's runtime directory when it is imported
+    (its lock file and, for long paths, its socket live there). Without a login
+    session XDG_RUNTIME_DIR is unset, and platformdirs warns and falls back to a
+    shared /tmp folder. A private folder in the data directory is what the spec asks
+    for (owned by the user, mode 0700), and every process of this data directory
+    finds the same one."""
+    import sys
+
+    if "pgserver" in sys.modules or os.environ.get("XDG_RUNTIME_DIR"):
+        import pgserver
+
+        return pgserver
+    run = data_dir / "run"
+    run.mkdir(mode=0o700, parents=True, exist_ok=True)
+    run.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(run)
+    try:
+        import pgserver
+    finally:
+        del os.environ["XDG_RUNTIME_DIR"]
+    return pgserver
+
+
+def _log_to_file(data_dir: Path) -> Path:
+    """pgserver's log (its initdb and pg_ctl output, some sixty lines at each start)
+    goes to ``data_dir/postgres.log``, not to the terminal."""
+    path = data_dir / "postgres.log"
+    pg_logger = logging.getLogger("pgserver")
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in pg_logger.handlers):
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        pg_logger.addHandler(handler)
+    pg_logger.setLevel(logging.INFO)
+    pg_logger.propagate = False
+    return path
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or join, when another process of the same data directory runs it) the
+    private PostgreSQL kept in ``data_dir/postgres``; return its URL."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _log_to_file(data_dir)
+    pgserver = _import_pgserver(data_dir)
+    server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
     _embedded.append(server)
     url: str = server.get_uri()
-    logger.info("embedded PostgreSQL running in %s", pgdata)
+    logger.debug("embedded PostgreSQL running in %s", data_dir / "postgres")
     return url
 
 

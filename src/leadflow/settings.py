@@ -2,6 +2,12 @@
 
 This is the only place that reads the environment; everything else receives a
 ``Settings`` instance.
+
+All local state (the embedded database, the admin token, the dry-run CRM file)
+lives in one data directory, whatever the current directory: ``LEADFLOW_DATA_DIR``,
+else the user's data directory (``~/.local/share/leadflow`` on Linux). Relative
+paths in the config file resolve against it too, so every command, run from
+anywhere, finds the same database as ``leadflow serve``.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from platformdirs import user_data_path
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,7 +42,11 @@ class Settings(BaseSettings):
         description="Bootstrap bearer token for the admin API. Unset: one is generated "
         "and kept in data_dir/admin-token.",
     )
-    data_dir: Path = Field(default=Path("var"), description="Local state (embedded database).")
+    data_dir: Path = Field(
+        default_factory=lambda: user_data_path("leadflow"),
+        description="Local state: the embedded database, the admin token, dry-run files. "
+        "Unset: the user's data directory (~/.local/share/leadflow on Linux).",
+    )
     trusted_proxies: str = Field(
         default="127.0.0.1",
         description="Addresses whose X-Forwarded-For is believed (comma-separated, or *).",
@@ -44,6 +55,21 @@ class Settings(BaseSettings):
     log_json: bool = False
     db_pool_size: int = Field(default=10, ge=1)
     worker_concurrency: int = Field(default=10, ge=1)
+
+    @field_validator("data_dir", "config")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        """A path given relative is taken from where it was given, once: a process
+        that changes its directory later still finds the same place."""
+        return None if value is None else value.expanduser().absolute()
+
+    def local_path(self, path: str | Path) -> Path:
+        """``path`` as local state: a relative one lies in the data directory."""
+        return self.data_dir / Path(path).expanduser()
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / "admin-token"
 
 
 @lru_cache(maxsize=1)
@@ -54,13 +80,18 @@ def get_settings() -> Settings:
 def admin_token(settings: Settings) -> str:
     """The admin bearer token: the configured one, else one generated once and kept
     in ``data_dir/admin-token`` (readable by this user only)."""
+    return ensure_admin_token(settings)[0]
+
+
+def ensure_admin_token(settings: Settings) -> tuple[str, bool]:
+    """The admin bearer token, and whether it was generated just now."""
     if settings.admin_token is not None:
-        return settings.admin_token.get_secret_value()
-    path = settings.data_dir / "admin-token"
+        return settings.admin_token.get_secret_value(), False
+    path = settings.admin_token_path
     if path.exists():
-        return path.read_text(encoding="utf-8").strip()
+        return path.read_text(encoding="utf-8").strip(), False
     path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     path.touch(mode=0o600)
     path.write_text(token + "\n", encoding="utf-8")
-    return token
+    return token, True

@@ -106,18 +106,20 @@ async def test_processes_writing_at_once_create_each_record_once(tmp_path: Path)
 def test_the_configured_crm_is_one_instance_per_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    data_dir = tmp_path / "data"
+    monkeypatch.chdir(tmp_path)  # a relative path is in the data dir, not the current one
     relative = config("\nconnectors:\n  crm: {kind: recording, path: crm.jsonl}\n")
-    absolute = config_with_crm(tmp_path / "crm.jsonl")
-    elsewhere = config_with_crm(tmp_path / "other.jsonl")
+    absolute = config_with_crm(data_dir / "crm.jsonl")
+    elsewhere = config_with_crm(tmp_path / "crm.jsonl")
 
-    crm = crm_from_config(absolute)
+    crm = crm_from_config(absolute, data_dir)
 
     assert isinstance(crm, RecordingCrm)
-    assert crm_from_config(absolute) is crm
-    assert crm_from_config(relative) is crm  # the same file, however it is written
-    assert crm_from_config(elsewhere) is not crm
-    assert crm_from_config(config()) is None  # no CRM: leads stop at routed
+    assert crm.path == data_dir / "crm.jsonl"
+    assert crm_from_config(absolute, data_dir) is crm
+    assert crm_from_config(relative, data_dir) is crm  # the same file, however it is written
+    assert crm_from_config(elsewhere, data_dir) is not crm
+    assert crm_from_config(config(), data_dir) is None  # no CRM: leads stop at routed
 
 
 async def test_the_recording_notifier_keeps_alerts_in_order() -> None:

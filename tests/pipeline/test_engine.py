@@ -117,7 +117,7 @@ class FlakyCrm:
 
 
 def use_crm(monkeypatch: pytest.MonkeyPatch, crm: Any) -> None:
-    monkeypatch.setattr(pipeline_crm, "crm_from_config", lambda config: crm)
+    monkeypatch.setattr(pipeline_crm, "crm_from_config", lambda config, data_dir: crm)
 
 
 async def test_a_retryable_failure_is_retried_on_schedule_until_it_succeeds(

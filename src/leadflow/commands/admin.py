@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from leadflow.commands.common import config_or_exit, database, setup_logging, with_session
+from leadflow.commands.common import (
+    config_or_exit,
+    database,
+    setup_logging,
+    where,
+    with_session,
+)
 from leadflow.config.loader import STARTER_CONFIG, builtin_text
 from leadflow.settings import get_settings
 
@@ -42,7 +48,7 @@ def migrate(
 
     settings = get_settings()
     setup_logging(settings)
-    url = database(settings)
+    url = database(settings, schema=False)
     if check:
         from alembic.util import CommandError
 
@@ -54,7 +60,7 @@ def migrate(
         typer.echo("Models and migrations agree.")
         return
     migrations.upgrade(url)
-    typer.echo("Database is at the latest migration.")
+    typer.echo(f"{where(settings).capitalize()} is at the latest migration.")
 
 
 def check_config(

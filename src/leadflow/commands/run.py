@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from leadflow import __version__
-from leadflow.commands.common import config_or_exit, database, setup_logging
+from leadflow.commands.common import config_or_exit, database, setup_logging, where
+from leadflow.config import Config
 from leadflow.settings import get_settings
 
 # Collect the youngest generation after this many new objects (Python's default: 700).
@@ -38,35 +39,71 @@ def serve(
         bool, typer.Option("--worker/--no-worker", help="Run a worker in this process.")
     ] = True,
 ) -> None:
-    """Run the API, the hosted forms and (unless --no-worker) a worker; migrates first."""
+    """Run the API, the hosted forms and (unless --no-worker) a worker; migrates first.
+
+    Once it listens it prints where: the URL, the data directory, the config and
+    the admin token's file (the token itself only when it was just made)."""
     import uvicorn
 
     from leadflow import migrate
     from leadflow.app import create_app
-    from leadflow.settings import admin_token
+    from leadflow.settings import ensure_admin_token
 
     settings = get_settings()
     setup_logging(settings)
     config = config_or_exit(settings.config)
-    url = database(settings)
+    url = database(settings, schema=False)
     migrate.upgrade(url)
-    token = admin_token(settings)
-    typer.echo(f"Leadflow {__version__} on http://{host}:{port}", err=True)
-    for key in config.forms:
-        typer.echo(f"  form {key!r}: http://{host}:{port}/f/{key}", err=True)
-    if settings.admin_token is None:
-        typer.echo(f"  admin token (from {settings.data_dir / 'admin-token'}): {token}", err=True)
+    _, generated = ensure_admin_token(settings)
     app_ = create_app(settings, config=config, database_url=url, embedded_worker=worker)
-    _freeze_startup_objects()
-    uvicorn.run(
-        app_,
-        host=host,
-        port=port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
-        log_level=settings.log_level.lower(),
-        access_log=False,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app_,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
     )
+    _freeze_startup_objects()
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve())
+        # uvicorn says it listens by a flag, not an event.
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if server.started:
+            typer.echo(banner(f"http://{host}:{port}", config, generated), err=True)
+        await serving
+
+    asyncio.run(main())
+    if not server.started:
+        raise typer.Exit(3)  # could not listen, or the app did not start: logged above
+
+
+def banner(base: str, config: Config, token_generated: bool) -> str:
+    """What ``serve`` prints once it listens: where it is, what it runs with."""
+    from leadflow.settings import admin_token
+
+    settings = get_settings()
+    lines = [
+        f"Leadflow {__version__} is ready on {base}  (dashboard: {base}/dashboard)",
+        f"  data:   {settings.data_dir}",
+        f"  config: {settings.config or 'built-in demo config (set LEADFLOW_CONFIG)'}",
+        f"  database: {where(settings).removeprefix('the ')}",
+    ]
+    if settings.admin_token is not None:
+        lines.append("  admin token: from LEADFLOW_ADMIN_TOKEN")
+    elif token_generated:
+        lines.append(
+            f"  admin token (new, kept in {settings.admin_token_path}): {admin_token(settings)}"
+        )
+    else:
+        lines.append(f"  admin token: in {settings.admin_token_path}")
+    lines += [f"  form {key!r}: {base}/f/{key}" for key in config.forms]
+    return "\n".join(lines)
 
 
 def worker(
@@ -102,7 +139,7 @@ def worker(
     settings = get_settings()
     setup_logging(settings)
     config = config_or_exit(settings.config)
-    url = database(settings)
+    url = database(settings, schema=False)  # it waits for the schema (or migrates)
 
     async def main() -> None:
         if migrate_first:

@@ -292,10 +292,11 @@ class Dedup(Strict):
 
 
 class RecordingCrm(Strict):
-    """Dry run: record what would be sent to the CRM, in a JSON-lines file."""
+    """Dry run: record what would be sent to the CRM, in a JSON-lines file (a relative
+    path lies in the data directory, LEADFLOW_DATA_DIR)."""
 
     kind: Literal["recording"]
-    path: str = "var/crm-dry-run.jsonl"
+    path: str = "crm-dry-run.jsonl"
 
 
 class Connectors(Strict):

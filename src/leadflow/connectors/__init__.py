@@ -11,15 +11,16 @@ from leadflow.connectors.fakes import RecordingCrm
 _recording: dict[Path, RecordingCrm] = {}
 
 
-def crm_from_config(config: Config) -> CrmConnector | None:
-    """The configured CRM connector, or None when leads stop at ``routed``.
+def crm_from_config(config: Config, data_dir: Path) -> CrmConnector | None:
+    """The configured CRM connector, or None when leads stop at ``routed``; a relative
+    path of the recording CRM lies in ``data_dir``.
 
     One instance per target for the life of the process: connectors keep state
     worth keeping (the recording fake its index of keys, real ones their HTTP pool)."""
     crm = config.connectors.crm
     if crm is None:
         return None
-    path = Path(crm.path).resolve()
+    path = (data_dir / Path(crm.path).expanduser()).resolve()
     if path not in _recording:
         _recording[path] = RecordingCrm(path)
     return _recording[path]

@@ -63,7 +63,7 @@ async def sync_many_to_crm(context: procrastinate.JobContext, lead_ids: list[str
 
 async def sync(rt: Runtime, lead_ids: Sequence[uuid.UUID], *, update: bool) -> None:
     """Create these leads in the CRM (or with ``update`` bring their records up to date)."""
-    crm = crm_from_config(rt.config)
+    crm = crm_from_config(rt.config, rt.settings.data_dir)
     if crm is None:
         return
     async with transaction(rt.sessions) as session:
