@@ -301,3 +301,93 @@ async def test_route_explain_is_a_dry_run(
     assert "--lead must be a JSON object" in bad.output
     assert db.execute("SELECT count(*) AS n FROM assignments").fetchone() == {"n": 0}
     assert db.execute("SELECT count(*) AS n FROM routing_turns").fetchone() == {"n": 0}
+
+
+BY_COUNTRY = """
+owners:
+  - {email: dach@x.com}
+  - {email: world@x.com}
+routing:
+  rules:
+    - {id: dach, when: {field: quality.country, in: [DE, AT, CH]}, to: {owner: dach@x.com}}
+    - {id: world, to: {owner: world@x.com}}
+"""
+
+
+async def route_cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from leadflow.cli import app as cli
+
+    return await asyncio.to_thread(CliRunner().invoke, cli, ["route", *args])
+
+
+@pytest.mark.parametrize(
+    ("given", "owner"),
+    [
+        (["--lead", '{"country": "DE"}'], "dach@x.com"),  # the --help example
+        (["--lead", '{"country": "Germany"}'], "dach@x.com"),  # as a form submits it
+        (["--set", "country=AT"], "dach@x.com"),
+        (["--set", "phone=+41 44 668 18 00"], "dach@x.com"),  # the country of the phone
+        (["--set", "quality.country=CH"], "dach@x.com"),
+        (["--lead", '{"country": "US"}'], "world@x.com"),
+    ],
+)
+async def test_route_reads_the_lead_as_a_form_submits_it(
+    tmp_path: Path, operator_env: None, given: list[str], owner: str
+) -> None:
+    path = tmp_path / "leadflow.yaml"
+    path.write_text(BY_COUNTRY)
+
+    result = await route_cli("--config", str(path), *given)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith(f"To {owner} by rule ")
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (["--set", "quality.contry=DE"], "'quality.contry' is not something routing reads; "),
+        (["--set", "contry=DE"], "'contry' is not something routing reads; "),
+        (["--lead", '{"segmnt": "hot"}'], "'segmnt' is not something routing reads; "),
+    ],
+)
+async def test_route_refuses_what_routing_does_not_read_and_lists_the_choices(
+    operator_env: None, given: list[str], message: str
+) -> None:
+    result = await route_cli(*given)
+
+    assert result.exit_code == 2
+    [line] = result.output.splitlines()
+    assert message in line
+    assert "did you mean" in line
+    assert "quality.<channel|company_domain|country|" in line
+    assert "account.<name|domain|owner|country>" in line
+
+
+async def test_route_explain_shows_the_counts_of_the_owners_api(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    tmp_path: Path,
+    operator_env: None,
+) -> None:
+    path = tmp_path / "leadflow.yaml"
+    path.write_text(ROUTING)
+    await submit(client, "first@acme.de")
+    await drain(app)
+    api = {o["email"]: o for o in (await client.get("/v1/owners", headers=auth)).json()}
+
+    result = await route_cli("--config", str(path), "--explain", "--set", "country=FR")
+
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
+    assert api["a@x.com"]["open"] == 1
+    for owner in ("a@x.com", "b@x.com", "c@x.com"):
+        assert lines[owner][1:5] == [
+            "today",
+            str(api[owner]["today"]),
+            "open",
+            str(api[owner]["open"]),
+        ]
