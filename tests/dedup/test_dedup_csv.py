@@ -63,7 +63,7 @@ def test_explicit_mapping_wins_over_headers(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--map", "nope=email"], "the file has no column 'nope'"),
+        (["--map", "nope=email"], "the file has no column 'nope' (its columns: id, given_name,"),
         (["--map", "Town=town"], "'town' is not one of first_name, last_name, email"),
         (["--map", "Town"], "expected SRC=FIELD"),
         (["--field", "dob:birthday"], "'birthday' is not a kind"),
@@ -86,3 +86,45 @@ def test_bad_options_are_named_and_write_nothing(
 def test_a_file_with_nothing_to_compare_is_refused() -> None:
     with pytest.raises(MappingError, match="no column to compare"):
         plan_columns(["colour", "size"])
+
+
+def test_no_blocking_key_is_said_with_its_reason(tmp_path: Path) -> None:
+    source, out = tmp_path / "firms.csv", tmp_path / "clusters.csv"
+    write(
+        source,
+        [
+            ("Company", "Street", "Postcode"),
+            ("Acme", "1 Main St", "10115"),
+            ("Acme GmbH", "1 Main Street", "10115"),
+            ("Globex", "2 High St", "SW1A 1AA"),
+        ],
+    )
+
+    result = runner.invoke(app, ["dedup", str(source), "--out", str(out)])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:] == [
+        "Blocking keys: none",
+        "warning: 3 of 3 rows had no blocking key, so they were compared with no other row",
+        "warning: company, street, postcode gave no row a blocking key: an email, a phone, or a "
+        "first and a last name make keys; company, city, postcode, domain and text fields only "
+        "together with a name; street and country never. Map such columns with --map SRC=FIELD",
+    ]
+    assert result.output.startswith("3 rows -> 3 clusters (0 duplicates); 0 pairs compared")
+
+
+def test_a_column_named_for_a_field_but_holding_other_values_is_warned_of(
+    tmp_path: Path,
+) -> None:
+    source, out = tmp_path / "contacts.csv", tmp_path / "clusters.csv"
+    dates_as_emails = [(*row[:5], row[3]) for row in ROWS[1:]]
+    write(source, [(*ROWS[0][:5], "e-mail"), *dates_as_emails])
+
+    result = runner.invoke(app, ["dedup", str(source), "--out", str(out)])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "warning: column 'e-mail' feeds email by its name, but 8 of the 8 values looked at do "
+        "not look like one (e.g. '1971-06-24'); if that is not the column, give the right one "
+        "with --map SRC=email"
+    )

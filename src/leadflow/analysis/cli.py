@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leadflow.commands.common import config_or_exit, database
+from leadflow.commands.common import CliError, config_or_exit, database
 from leadflow.settings import get_settings
 
 if TYPE_CHECKING:
@@ -208,21 +208,34 @@ def dedup(
         float, typer.Option(min=0.5, max=0.9999, help="Match probability that joins two rows.")
     ] = 0.9,
 ) -> None:
-    """Find the rows of a CSV file that are the same person; write them with a cluster_id."""
+    """Find the rows of a CSV file that are the same person; write them with a cluster_id.
+
+    It says which columns gave the rows blocking keys (rows are compared only with rows
+    sharing one), and warns of rows with none and of columns whose values do not look
+    like the field their header names.
+
+    Examples:
+
+    \b
+        leadflow dedup contacts.csv --out clusters.csv
+        leadflow dedup contacts.csv --out clusters.csv --map Mail=email --field dob:date
+    """
     from rich.progress import Progress as Bar
 
-    from leadflow.analysis.columns import MappingError, read_rows
+    from leadflow.analysis.columns import MappingError, auto_mapped, read_rows, unlike_columns
     from leadflow.analysis.dedup import cluster, plan_columns, records_of, write_rows
 
     headers, rows = read_rows(file)
     if id_column is not None and id_column not in headers:
-        typer.echo(f"--id: {file} has no column {id_column!r}", err=True)
-        raise typer.Exit(2)
+        raise CliError(
+            f"--id: {file} has no column {id_column!r} (its columns: {', '.join(headers)})", 2
+        )
     try:
         plan = plan_columns(headers, maps or [], fields or [])
     except MappingError as exc:
-        typer.echo(f"{file}: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise CliError(f"{file}: {exc}", 2) from exc
+    for warning in unlike_columns(auto_mapped(plan.columns, maps or []), rows):
+        typer.echo(warning, err=True)
     records = list(records_of(plan, rows))
     with Bar(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("Comparing candidate pairs", total=None)
@@ -241,6 +254,8 @@ def dedup(
         f"compared: {compared}",
         err=True,
     )
+    for line in result.coverage.lines():
+        typer.echo(line, err=True)
     if result.skipped_keys:
         typer.echo(f"{result.skipped_keys} blocking keys were too common to use", err=True)
 
@@ -255,11 +270,28 @@ def import_file(
         Path | None, typer.Option("--config", help="Config file (default: LEADFLOW_CONFIG).")
     ] = None,
 ) -> None:
-    """Load existing contacts (or accounts) so dedup and routing know them."""
+    """Load existing contacts (or accounts) so dedup and routing know them.
+
+    An account's owner must be an owner of the config (a contact's may have left:
+    it is kept as the history of who had them). For contacts it says which columns gave
+    blocking keys (how known leads are looked up) and warns of rows with none.
+
+    Examples:
+
+    \b
+        leadflow import contacts.csv
+        leadflow import contacts.csv --map Mail=email
+        leadflow import accounts.csv --accounts
+    """
     from rich.progress import Progress as Bar
 
-    from leadflow.analysis.columns import MappingError, read_rows
-    from leadflow.analysis.importer import import_rows, plan_import
+    from leadflow.analysis.columns import MappingError, auto_mapped, read_rows, unlike_columns
+    from leadflow.analysis.importer import (
+        contact_coverage,
+        import_rows,
+        plan_import,
+        unknown_owners,
+    )
     from leadflow.db import create_engine, session_factory
 
     settings = get_settings()
@@ -268,11 +300,19 @@ def import_file(
     try:
         columns = plan_import(headers, maps or [], accounts=accounts)
     except MappingError as exc:
-        typer.echo(f"{file}: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise CliError(f"{file}: {exc}", 2) from exc
     if not columns:
-        typer.echo(f"{file}: no column maps to a field; use --map SRC=FIELD", err=True)
-        raise typer.Exit(2)
+        raise CliError(f"{file}: no column maps to a field; use --map SRC=FIELD", 2)
+    unknown = unknown_owners(rows, columns, config) if accounts else []
+    if unknown:
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise CliError(
+            f"{file}: {', '.join(unknown[:3])}{more}: not an owner of the config; owners: "
+            f"{', '.join(o.email for o in config.owners) or 'none'} (nothing was imported)",
+            2,
+        )
+    for warning in unlike_columns(auto_mapped(columns, maps or []), rows):
+        typer.echo(warning, err=True)
     url = database(settings)
 
     async def main() -> Report:
@@ -305,6 +345,8 @@ def import_file(
             f"{report.rows} rows: {report.created} new contacts, {report.merged} merged into "
             f"known leads, {report.linked} linked for review, {len(report.skipped)} skipped"
         )
+        for line in contact_coverage(rows, columns).lines():
+            typer.echo(line, err=True)
     for problem in report.skipped[:20]:
         typer.echo(f"  {file}: {problem}", err=True)
     if len(report.skipped) > 20:

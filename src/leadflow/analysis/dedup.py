@@ -60,7 +60,10 @@ def plan_columns(
         if not sep or not column:
             raise MappingError(f"--field {item!r}: expected COLUMN:KIND")
         if column not in headers:
-            raise MappingError(f"--field {item!r}: the file has no column {column!r}")
+            raise MappingError(
+                f"--field {item!r}: the file has no column {column!r} (its columns: "
+                f"{', '.join(headers)})"
+            )
         try:
             parsed = Kind(kind)
         except ValueError:
@@ -139,12 +142,67 @@ def estimate_m(model: Model, vectors: Counter[Vector], iterations: int = 25) -> 
 
 
 @dataclass(frozen=True, slots=True)
+class Coverage:
+    """Which compared fields gave the rows blocking keys: a row without one is compared
+    with no other row, so it can never be found a duplicate."""
+
+    rows: int
+    by_source: dict[str, int]  # "email", "first_name + last_name", "dob + a name" -> rows
+    without: int  # rows with no key at all
+    keyless: tuple[str, ...]  # compared fields that gave no row a key
+
+    def lines(self) -> list[str]:
+        """What ``leadflow dedup`` and ``leadflow import`` print about it."""
+        given = ", ".join(f"{source} {n} rows" for source, n in self.by_source.items())
+        out = [f"Blocking keys: {given or 'none'}"]
+        if self.without:
+            out.append(
+                f"warning: {self.without} of {self.rows} rows had no blocking key, so they "
+                "were compared with no other row"
+            )
+        if self.keyless:
+            out.append(
+                f"warning: {', '.join(self.keyless)} gave no row a blocking key: an email, a "
+                "phone, or a first and a last name make keys; company, city, postcode, "
+                "domain and text fields only together with a name; street and country "
+                "never. Map such columns with --map SRC=FIELD"
+            )
+        return out
+
+
+def _source(fields: Sequence[Field], key: str) -> str:
+    prefix, _, rest = key.partition(":")
+    if prefix in ("e", "m", "p"):
+        kind = Kind.EMAIL if prefix != "p" else Kind.PHONE
+        return "/".join(f.name for f in fields if f.kind is kind)
+    if prefix == "n":
+        return "first_name + last_name"
+    name = rest.split(":", 1)[0]
+    return name if prefix == "d" else f"{name} + a name"
+
+
+def coverage(fields: Sequence[Field], keyed: Sequence[set[str]]) -> Coverage:
+    """Which fields the rows' blocking keys came from (``keyed``: each row's keys)."""
+    counts: Counter[str] = Counter()
+    for keys in keyed:
+        counts.update({_source(fields, key) for key in keys})
+    used = {part for source in counts for part in source.replace(" + ", "/").split("/")}
+    if any(source.endswith(" + a name") for source in counts):
+        used |= {"first_name", "last_name"}
+    keyless = tuple(f.name for f in fields if f.name not in used)
+    without = sum(1 for keys in keyed if not keys)
+    by_source = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return Coverage(len(keyed), by_source, without, keyless)
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     cluster_ids: list[int]  # per input row
     pairs_compared: int
     pairs_matched: int
     skipped_keys: int
     model: Model
+    coverage: Coverage
 
 
 def _root(parent: list[int], i: int) -> int:
@@ -192,7 +250,7 @@ def cluster(
             if a != b:
                 parent[max(a, b)] = min(a, b)
     ids = [_root(parent, i) for i in range(len(records))]
-    return Result(ids, len(compared), matched, skipped, model)
+    return Result(ids, len(compared), matched, skipped, model, coverage(fields, keyed))
 
 
 def records_of(plan: Plan, rows: Iterable[dict[str, str]]) -> Iterator[dict[str, str]]:

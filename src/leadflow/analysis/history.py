@@ -27,7 +27,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from leadflow.analysis.columns import HEADER_ALIASES, MappingError, map_columns, read_rows
+from leadflow.analysis.columns import (
+    HEADER_ALIASES,
+    CsvError,
+    MappingError,
+    map_columns,
+    read_rows,
+)
 from leadflow.config.scoring import Condition, Scoring
 from leadflow.fields import LEAD_FIELDS
 from leadflow.scoring.engine import LeadView
@@ -295,12 +301,8 @@ def load_history(
     """Read ``path`` and its labels; :class:`HistoryError` names the file, line and column."""
     try:
         headers, rows = read_rows(path)
-    except UnicodeDecodeError as exc:
-        raise HistoryError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
-    except (csv.Error, OSError) as exc:
-        raise HistoryError(f"{path}: cannot be read as CSV: {exc}") from exc
-    if not headers:
-        raise HistoryError(f"{path}: empty file (a header row is needed)")
+    except CsvError as exc:
+        raise HistoryError(str(exc)) from exc
     try:
         plan = plan_history(headers, maps, label=label, exclude=exclude)
     except MappingError as exc:

@@ -21,9 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from leadflow.analysis import repository
 from leadflow.analysis.columns import HEADER_ALIASES, map_columns
+from leadflow.analysis.dedup import Coverage, coverage
 from leadflow.config import Config
 from leadflow.db import transaction
-from leadflow.dedup.matching import Kind, normalise
+from leadflow.dedup.matching import (
+    LEAD_MATCH_FIELDS,
+    Field,
+    Kind,
+    blocking_keys,
+    normalise,
+    prepare,
+)
 from leadflow.dedup.service import dedupe_lead
 from leadflow.fields import LEAD_FIELDS
 from leadflow.leads import repository as leads
@@ -60,6 +68,32 @@ def plan_import(headers: Sequence[str], maps: Sequence[str], *, accounts: bool) 
     if accounts:
         return map_columns(headers, maps, ACCOUNT_FIELDS, ACCOUNT_ALIASES)
     return map_columns(headers, maps, CONTACT_FIELDS, {**HEADER_ALIASES, "contact_owner": "owner"})
+
+
+def unknown_owners(
+    rows: Sequence[Mapping[str, str]], columns: Mapping[str, str], config: Config
+) -> list[str]:
+    """``line N: 'x@y'`` for each row whose owner the config does not know (routing
+    could never give that owner a lead)."""
+    source = columns.get("owner")
+    if source is None:
+        return []
+    return [
+        f"line {n}: {owner!r}"
+        for n, row in enumerate(rows, start=2)
+        if (owner := row.get(source, "").strip()) and config.owner(owner) is None
+    ]
+
+
+def contact_coverage(rows: Sequence[Mapping[str, str]], columns: Mapping[str, str]) -> Coverage:
+    """Which mapped columns give the contacts blocking keys, the keys dedup looks up
+    known leads by (the same matcher as the live dedup step)."""
+    fields = [Field(name, kind) for name, kind in LEAD_MATCH_FIELDS.items() if name in columns]
+    keyed = [
+        blocking_keys(fields, prepare(fields, {f.name: row.get(columns[f.name]) for f in fields}))
+        for row in rows
+    ]
+    return coverage(fields, keyed)
 
 
 @dataclass
