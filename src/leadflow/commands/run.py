@@ -47,6 +47,7 @@ def serve(
 
     from leadflow import migrate
     from leadflow.app import create_app
+    from leadflow.commands.server import ReadyServer
     from leadflow.settings import ensure_admin_token
 
     settings = get_settings()
@@ -56,7 +57,7 @@ def serve(
     migrate.upgrade(url)
     _, generated = ensure_admin_token(settings)
     app_ = create_app(settings, config=config, database_url=url, embedded_worker=worker)
-    server = uvicorn.Server(
+    server = ReadyServer(
         uvicorn.Config(
             app_,
             host=host,
@@ -65,20 +66,11 @@ def serve(
             forwarded_allow_ips=settings.trusted_proxies,
             log_level=settings.log_level.lower(),
             access_log=False,
-        )
+        ),
+        ready=lambda: typer.echo(banner(f"http://{host}:{port}", config, generated), err=True),
     )
     _freeze_startup_objects()
-
-    async def main() -> None:
-        serving = asyncio.create_task(server.serve())
-        # uvicorn says it listens by a flag, not an event.
-        while not server.started and not serving.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        if server.started:
-            typer.echo(banner(f"http://{host}:{port}", config, generated), err=True)
-        await serving
-
-    asyncio.run(main())
+    server.run()  # on uvicorn's own event loop (uvloop where installed), as uvicorn.run does
     if not server.started:
         raise typer.Exit(3)  # could not listen, or the app did not start: logged above
 
