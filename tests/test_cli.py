@@ -367,3 +367,18 @@ def test_a_usage_error_is_one_line() -> None:
     assert result.output.splitlines() == [
         "error: Invalid value: --lead must be a JSON object (see `leadflow route --help`)"
     ]
+
+
+def test_a_bad_setting_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_DB_POOL_SIZE", "ten")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["status"])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: LEADFLOW_DB_POOL_SIZE: Input should be a valid integer, unable to parse string "
+        "as an integer"
+    ]

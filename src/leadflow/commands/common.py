@@ -142,6 +142,7 @@ def _first_line(exc: BaseException) -> str:
 def error_of(exc: Exception) -> tuple[str, int] | None:
     """What the user reads for ``exc`` and the exit status; None for a bug (a traceback)."""
     import psycopg
+    from pydantic import ValidationError
     from sqlalchemy.exc import DBAPIError
 
     from leadflow.analysis.columns import MappingError
@@ -152,6 +153,10 @@ def error_of(exc: Exception) -> tuple[str, int] | None:
         return str(exc), 2
     if isinstance(exc, MappingError):
         return f"error: {exc}", 2
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        first = exc.errors()[0]
+        name = "LEADFLOW_" + "_".join(str(part) for part in first["loc"]).upper()
+        return f"error: {name}: {first['msg']}", 2
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     settings = get_settings()
     if isinstance(cause, psycopg.errors.UndefinedTable):
