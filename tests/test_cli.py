@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -272,14 +272,27 @@ def test_serve_prints_a_short_banner_and_the_token_only_when_it_is_new(tmp_path:
     assert len(startup) == 5, second  # no migration, queue or server chatter
 
 
+Setenv = Callable[[str, str], None]
+
+
 @pytest.fixture
-def empty_database(server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def leadflow_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Setenv]:
+    """Sets a variable for the commands the test runs (their settings are read anew)."""
+
+    def setenv(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield setenv
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def empty_database(server_url: str, leadflow_env: Setenv) -> Iterator[str]:
     """A database without Leadflow's schema, as LEADFLOW_DATABASE_URL."""
     url = _create_database(server_url)
-    monkeypatch.setenv("LEADFLOW_DATABASE_URL", url)
-    get_settings.cache_clear()
+    leadflow_env("LEADFLOW_DATABASE_URL", url)
     yield url
-    get_settings.cache_clear()
     _drop_database(server_url, url)
 
 
@@ -317,14 +330,11 @@ def test_a_database_without_the_schema_is_named_in_one_line(
     assert _tables(empty_database) == 0  # nothing was created
 
 
-def test_a_database_that_is_down_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_database_that_is_down_is_named_in_one_line(leadflow_env: Setenv) -> None:
     port = _free_port()
-    monkeypatch.setenv("LEADFLOW_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{port}/leads")
-    get_settings.cache_clear()
-    try:
-        result = runner.invoke(app, ["status"])
-    finally:
-        get_settings.cache_clear()
+    leadflow_env("LEADFLOW_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{port}/leads")
+
+    result = runner.invoke(app, ["status"])
 
     assert result.exit_code == 1
     [line] = result.output.splitlines()
@@ -333,24 +343,21 @@ def test_a_database_that_is_down_is_named_in_one_line(monkeypatch: pytest.Monkey
 
 
 def test_a_bad_config_is_named_by_file_line_and_field_for_every_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, leadflow_env: Setenv
 ) -> None:
     bad = tmp_path / "leadflow.yaml"
     bad.write_text("owners:\n  - {email: ana@example.com, timezone: Mars/Olympus}\n")
     (tmp_path / "accounts.csv").write_text("name,owner\nAcme,ana@example.com\n")
-    monkeypatch.setenv("LEADFLOW_CONFIG", str(bad))
-    get_settings.cache_clear()
-    try:
-        results = [
-            runner.invoke(app, args)
-            for args in (
-                ["status"],
-                ["route", "--set", "country=DE"],
-                ["import", str(tmp_path / "accounts.csv"), "--accounts"],
-            )
-        ]
-    finally:
-        get_settings.cache_clear()
+    leadflow_env("LEADFLOW_CONFIG", str(bad))
+
+    results = [
+        runner.invoke(app, args)
+        for args in (
+            ["status"],
+            ["route", "--set", "country=DE"],
+            ["import", str(tmp_path / "accounts.csv"), "--accounts"],
+        )
+    ]
 
     for result in results:
         assert result.exit_code == 2
@@ -369,13 +376,10 @@ def test_a_usage_error_is_one_line() -> None:
     ]
 
 
-def test_a_bad_setting_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEADFLOW_DB_POOL_SIZE", "ten")
-    get_settings.cache_clear()
-    try:
-        result = runner.invoke(app, ["status"])
-    finally:
-        get_settings.cache_clear()
+def test_a_bad_setting_is_named_in_one_line(leadflow_env: Setenv) -> None:
+    leadflow_env("LEADFLOW_DB_POOL_SIZE", "ten")
+
+    result = runner.invoke(app, ["status"])
 
     assert result.exit_code == 2
     assert result.output.splitlines() == [
