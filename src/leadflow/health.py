@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from leadflow.deps import RuntimeDep
 from leadflow.migrate import current_revision, head_revision
 from leadflow.pipeline.worker import WorkerSupervisor
+from leadflow.runtime import Runtime
 
 router = APIRouter(tags=["health"])
 
@@ -27,8 +28,17 @@ async def healthz() -> dict[str, str]:
 async def readyz(runtime: RuntimeDep, request: Request) -> JSONResponse:
     """Ready when the database answers, its schema is at the latest migration, and the
     process's own worker (``serve`` runs one unless --no-worker) is working."""
+    checks = await readiness(runtime, request.app.state.worker)
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def readiness(runtime: Runtime, worker: WorkerSupervisor | None) -> dict[str, str]:
+    """Each check by name: "ok", or what is wrong (``/readyz`` and the landing page)."""
     checks: dict[str, str] = {}
-    worker = request.app.state.worker
     if worker is not None:
         checks["worker"] = "ok" if worker.running else _worker_trouble(worker)
     try:
@@ -43,11 +53,7 @@ async def readyz(runtime: RuntimeDep, request: Request) -> JSONResponse:
         )
     except (SQLAlchemyError, OSError) as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    return checks
 
 
 def _worker_trouble(worker: WorkerSupervisor) -> str:

@@ -5,17 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from leadflow.config import Form
 from leadflow.fields import LEAD_FIELDS, NEXT_URL, RENDERED_AT, Kind
-
-_env = Environment(
-    loader=PackageLoader("leadflow", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+from leadflow.rendering import render
 
 DEFAULT_INPUTS = ("full_name", "email", "company", "phone", "message")
 _INPUT_TYPES = {Kind.EMAIL: "email", Kind.PHONE: "tel", Kind.URL: "url", Kind.TEXT: "text"}
@@ -52,7 +44,8 @@ def inputs_for(form: Form) -> list[Input]:
 
 
 def render_form(form_key: str, form: Form) -> str:
-    return _env.get_template("form.html").render(
+    return render(
+        "form.html",
         form_key=form_key,
         form=form,
         inputs=inputs_for(form),
@@ -64,4 +57,4 @@ def render_form(form_key: str, form: Form) -> str:
 
 
 def render_thanks(form_key: str, form: Form) -> str:
-    return _env.get_template("thanks.html").render(form_key=form_key, form=form)
+    return render("thanks.html", form_key=form_key, form=form)
