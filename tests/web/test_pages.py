@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -133,3 +134,13 @@ async def test_the_pages_for_people_stay_out_of_the_openapi_document(
     paths = (await client.get("/openapi.json")).json()["paths"]
 
     assert not {"/", "/docs", "/redoc", "/docs/oauth2-redirect"} & set(paths)
+
+
+async def test_every_reference_of_the_openapi_document_resolves(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    refs = re.findall(r'"\$ref": "([^"]+)"', json.dumps(spec))
+
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.rsplit("/", 1)[-1] in spec["components"]["schemas"], ref

@@ -21,7 +21,7 @@ from leadflow.db import transaction
 from leadflow.deps import RuntimeDep, bearer, client_ip, is_admin
 from leadflow.errors import Forbidden, UnsupportedMediaType, ValidationFailed
 from leadflow.intake.parsing import check_storable, media_type, parse_json, read_body
-from leadflow.schemas import problem_responses
+from leadflow.schemas import inline_schema, problem_responses
 from leadflow.scoring.behaviour import record_calls
 from leadflow.scoring.calls import Batch, Call, Recorded
 
@@ -40,8 +40,7 @@ EVENTS_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            media: {"schema": {"anyOf": [Batch.model_json_schema(), Call.model_json_schema()]}}
-            for media in ("application/json", "text/plain")
+            media: {"schema": inline_schema(_CALLS)} for media in ("application/json", "text/plain")
         },
     }
 }
