@@ -20,7 +20,7 @@ leads = typer.Typer(
 )
 
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print what GET /v1/leads answers, as JSON.")
+    bool, typer.Option("--json", help="Print the API's answer (GET /v1/leads[/ID]) as JSON.")
 ]
 
 
