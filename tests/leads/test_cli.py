@@ -81,5 +81,31 @@ async def test_an_unknown_or_malformed_id_is_one_line_and_exit_1(operator_env: N
     assert unknown.output == "There is no lead 00000000-0000-4000-8000-000000000000.\n"
     assert malformed.exit_code == 1
     assert malformed.output.count("\n") == 1
-    assert "'lead-42' is not a lead id" in malformed.output
+    assert "'lead-42' is neither a lead id" in malformed.output
     assert unknown.exception is None or isinstance(unknown.exception, SystemExit)
+
+
+async def test_show_finds_a_lead_by_its_email_the_newest_live_one(
+    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str], operator_env: None
+) -> None:
+    first = await submit(client, email="Ana.Weber@Acme.de", full_name="Ana Weber")
+    other = await submit(client, email="ben@acme.de")
+    await drain(app)  # validated: the email's match key is known
+
+    shown = await leadflow("leads", "show", "ana.weber@acme.de")  # case does not count
+    listed = await leadflow("leads", "list", "--email", "ana.weber+news@acme.de")
+    api = await client.get("/v1/leads", params={"email": "ANA.WEBER@acme.de"}, headers=auth)
+    nobody = await leadflow("leads", "show", "nobody@acme.de")
+    bad = await client.get("/v1/leads", params={"email": "not-an-email"}, headers=auth)
+
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[0] == f"Lead {first}"
+    assert [line.split()[0] for line in listed.output.splitlines()[:-1]] == [first]
+    assert [item["id"] for item in api.json()["items"]] == [first]
+    assert other not in listed.output
+    assert (nobody.exit_code, nobody.output) == (
+        1,
+        "There is no lead with the email nobody@acme.de.\n",
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"

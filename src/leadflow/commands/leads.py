@@ -26,21 +26,22 @@ JsonOption = Annotated[
 
 @leads.command("show")
 def show(
-    lead_id: Annotated[str, typer.Argument(help="The lead's id (a form's answer names it).")],
+    lead_id: Annotated[
+        str,
+        typer.Argument(
+            help="The lead's id (a form's answer names it), or an email: its newest live lead."
+        ),
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """One lead: status, owner or queue, score, routing reason and its timeline."""
-    from leadflow.errors import NotFound
+    from leadflow.errors import NotFound, ValidationFailed
     from leadflow.leads.service import get_lead
 
     try:
-        wanted = uuid.UUID(lead_id)
-    except ValueError:
-        typer.echo(f"{lead_id!r} is not a lead id (ids look like {uuid.UUID(int=0)}).", err=True)
-        raise typer.Exit(1) from None
-    try:
+        wanted = _lead_id(lead_id)
         lead = with_session(lambda session: get_lead(session, wanted))
-    except NotFound as exc:
+    except (NotFound, ValidationFailed) as exc:
         typer.echo(exc.detail, err=True)
         raise typer.Exit(1) from None
     if as_json:
@@ -50,15 +51,45 @@ def show(
         typer.echo(line)
 
 
+def _lead_id(given: str) -> uuid.UUID:
+    """The id given, or the id of the newest live lead of the email given."""
+    from leadflow.errors import NotFound, ValidationFailed
+    from leadflow.leads.service import list_leads
+
+    if "@" in given:
+        page = with_session(
+            lambda session: list_leads(session, status=None, limit=1, cursor=None, email=given)
+        )
+        if not page.items:
+            raise NotFound(f"There is no lead with the email {given}.")
+        return page.items[0].id
+    try:
+        return uuid.UUID(given)
+    except ValueError:
+        raise ValidationFailed(
+            f"{given!r} is neither a lead id (like {uuid.UUID(int=0)}) nor an email."
+        ) from None
+
+
 @leads.command("list")
 def list_(
     limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 20,
+    email: Annotated[
+        str | None, typer.Option(help="Only the live leads of this email address.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The newest leads: id, status, when, who, and their owner or queue."""
+    from leadflow.errors import ValidationFailed
     from leadflow.leads.service import list_leads
 
-    page = with_session(lambda session: list_leads(session, status=None, limit=limit, cursor=None))
+    try:
+        page = with_session(
+            lambda session: list_leads(session, status=None, limit=limit, cursor=None, email=email)
+        )
+    except ValidationFailed as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(page.model_dump_json(indent=2))
         return
