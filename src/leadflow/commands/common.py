@@ -39,14 +39,19 @@ def config_or_exit(path: Path | None) -> Config:
 
 
 def database(settings: Settings) -> str:
-    """The database URL, starting the embedded PostgreSQL when none is configured."""
+    """The database URL, starting the embedded PostgreSQL when none is configured; a URL
+    that is not PostgreSQL's, or none where no embedded one may start, ends with exit 2."""
     from leadflow.db import database_url
 
-    if not settings.database_url:
+    if not settings.database_url and settings.embedded_database:
         typer.echo(
             f"Starting the embedded PostgreSQL in {settings.data_dir / 'postgres'} ...", err=True
         )
-    return database_url(settings)
+    try:
+        return database_url(settings)
+    except ValueError as exc:  # libpq_url's and NoDatabase's messages say what to set
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
 
 
 def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
