@@ -136,6 +136,18 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis (LEADFLOW_TEST_REDIS_URL); without one the test is skipped, or
+    fails where LEADFLOW_TEST_REQUIRE_REDIS says Redis tests must run (CI)."""
+    url = os.environ.get("LEADFLOW_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("LEADFLOW_TEST_REQUIRE_REDIS"):
+            pytest.fail("LEADFLOW_TEST_REQUIRE_REDIS is set but LEADFLOW_TEST_REDIS_URL is not")
+        pytest.skip("no Redis configured (LEADFLOW_TEST_REDIS_URL)")
+    return url
+
+
+@pytest.fixture
 def config() -> Config:
     return load_config_text(TEST_CONFIG, "test.yaml")
 
