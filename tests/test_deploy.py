@@ -330,3 +330,14 @@ def test_every_pod_gets_real_settings_and_a_valid_config() -> None:
         key = settings.config.relative_to(mount["mountPath"]).as_posix()
         load_config_text(config_map[key], key)  # raises ConfigError, naming line and field
     assert parsed(container("Job", "leadflow-migrate")["args"]) == {"check": False}
+
+
+def test_the_upgrade_steps_select_the_migration_job_alone() -> None:
+    steps = (KUBERNETES / "migrate-job.yaml").read_text()
+    [(key, value)] = re.findall(r"kubectl apply -k deploy/kubernetes -l ([\w./-]+)=(\w+)", steps)
+    selected = [
+        (kind, name)
+        for (kind, name), manifest in manifests().items()
+        if manifest["metadata"].get("labels", {}).get(key) == value
+    ]
+    assert selected == [("Job", "leadflow-migrate")]
