@@ -318,7 +318,6 @@ def test_every_pod_gets_real_settings_and_a_valid_config() -> None:
         parsed(container(kind, name)["args"])
         settings = pod_settings(kind, name)
         assert None not in (settings.database_url, settings.redis_url, settings.admin_token), name
-        assert pod(kind, name)["securityContext"]["runAsNonRoot"] is True
         assert settings.config is not None
         [mount] = [
             m
@@ -341,3 +340,11 @@ def test_the_upgrade_steps_select_the_migration_job_alone() -> None:
         if manifest["metadata"].get("labels", {}).get(key) == value
     ]
     assert selected == [("Job", "leadflow-migrate")]
+
+
+def test_every_pod_runs_without_rights_on_a_read_only_root() -> None:
+    for kind, name in manifests():
+        if kind in {"Deployment", "Job"}:
+            security = container(kind, name)["securityContext"]
+            assert security == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True}
+            assert pod(kind, name)["securityContext"]["runAsNonRoot"] is True
