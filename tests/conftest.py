@@ -136,6 +136,18 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis (LEADFLOW_TEST_REDIS_URL); without one the test is skipped, or
+    fails where LEADFLOW_TEST_REQUIRE_REDIS says Redis tests must run (CI)."""
+    url = os.environ.get("LEADFLOW_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("LEADFLOW_TEST_REQUIRE_REDIS"):
+            pytest.fail("LEADFLOW_TEST_REQUIRE_REDIS is set but LEADFLOW_TEST_REDIS_URL is not")
+        pytest.skip("no Redis configured (LEADFLOW_TEST_REDIS_URL)")
+    return url
+
+
+@pytest.fixture
 def config() -> Config:
     return load_config_text(TEST_CONFIG, "test.yaml")
 
@@ -171,6 +183,45 @@ def operator_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator
 @pytest.fixture
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+# --- a person in a browser ---------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DEMO_TOKEN = "browser-token"  # the admin token of ``demo_server``
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium, for Playwright (executable_path): it downloads no browser."""
+    if CHROMIUM is None:
+        if os.environ.get("LEADFLOW_TEST_REQUIRE_BROWSER"):
+            pytest.fail("LEADFLOW_TEST_REQUIRE_BROWSER is set but chromium is not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def demo_server(fresh_database: str, tmp_path: Path) -> Iterator[str]:
+    """`leadflow serve` with the built-in demo config, as `make serve` has it; its base URL."""
+    from tests.processes import Process, free_port, wait_ready
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "LEADFLOW_DATABASE_URL": fresh_database,
+        "LEADFLOW_ADMIN_TOKEN": DEMO_TOKEN,
+        "LEADFLOW_DATA_DIR": str(tmp_path),
+    }
+    env.pop("LEADFLOW_CONFIG", None)
+    process = Process(["serve", "--port", str(port)], env, tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process)
+        yield base
+    finally:
+        process.stop()
 
 
 def count(db: psycopg.Connection[dict[str, Any]], table: str) -> int:

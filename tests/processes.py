@@ -6,11 +6,14 @@ process); ``log()`` reads it back.
 
 from __future__ import annotations
 
+import itertools
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +21,29 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
+from leadflow.connectors.fakes import RecordingCrm
+
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def leadflow_env(tmp_path: Path, url: str, config: str, **settings: str) -> dict[str, str]:
+    """The environment of a deployment's processes: ``config`` written to
+    ``tmp_path/leadflow.yaml``, the database at ``url``, and ``settings`` as LEADFLOW_*."""
+    path = tmp_path / "leadflow.yaml"
+    path.write_text(config)
+    return {
+        **os.environ,
+        "LEADFLOW_DATABASE_URL": url,
+        "LEADFLOW_ADMIN_TOKEN": "t",
+        "LEADFLOW_DATA_DIR": str(tmp_path),
+        "LEADFLOW_CONFIG": str(path),
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+        **{f"LEADFLOW_{name.upper()}": value for name, value in settings.items()},
+    }
 
 
 class Process:
@@ -93,18 +114,32 @@ def wait_ready(base: str, process: Process, timeout: float = 60) -> None:
 
 
 def submit(
-    base: str, keys: list[str], acknowledged: dict[str, str], stop: threading.Event | None = None
+    base: str | Sequence[str],
+    keys: list[str],
+    acknowledged: dict[str, str],
+    stop: threading.Event | None = None,
+    *,
+    forwarded_for: Callable[[str], str] | None = None,
 ) -> None:
     """Post one submission per key until each is acknowledged (202), as a form tool does:
-    on a refused connection or a 503 it tries again later with the same Idempotency-Key."""
+    on a refused connection or a 503 it tries again later with the same Idempotency-Key.
+
+    With several bases (API replicas), the attempts go round them, as through a load
+    balancer: a replica that is down sends the retry to the next one. ``forwarded_for``
+    gives each key's client address (X-Forwarded-For, believed from 127.0.0.1)."""
+    bases = [base] if isinstance(base, str) else list(base)
+    turns = itertools.count()
     with httpx.Client(timeout=5) as client:
         for key in keys:
+            headers = {"Idempotency-Key": key}
+            if forwarded_for is not None:
+                headers["X-Forwarded-For"] = forwarded_for(key)
             while stop is None or not stop.is_set():
                 try:
                     response = client.post(
-                        f"{base}/v1/forms/contact/submissions",
+                        f"{bases[next(turns) % len(bases)]}/v1/forms/contact/submissions",
                         json={"email": f"{key}@acme.de", "name": f"Person {key}"},
-                        headers={"Idempotency-Key": key},
+                        headers=headers,
                     )
                 except httpx.TransportError:
                     time.sleep(0.05)
@@ -116,9 +151,20 @@ def submit(
                 time.sleep(min(float(response.headers.get("Retry-After", "1")), 0.5))
 
 
-def submitting(base: str, keys: list[str], acknowledged: dict[str, str]) -> threading.Thread:
+def submitting(
+    base: str | Sequence[str],
+    keys: list[str],
+    acknowledged: dict[str, str],
+    *,
+    forwarded_for: Callable[[str], str] | None = None,
+) -> threading.Thread:
     """``submit`` in a thread of its own (join it)."""
-    thread = threading.Thread(target=submit, args=(base, keys, acknowledged), daemon=True)
+    thread = threading.Thread(
+        target=submit,
+        args=(base, keys, acknowledged),
+        kwargs={"forwarded_for": forwarded_for},
+        daemon=True,
+    )
     thread.start()
     return thread
 
@@ -163,3 +209,34 @@ def scalar(url: str, sql: str) -> Any:
     with psycopg.connect(url, autocommit=True) as db:
         row = db.execute(sql).fetchone()
         return None if row is None else row[0]
+
+
+def count_or_none(url: str, sql: str) -> int | None:
+    """``sql``'s count, or None while the database or the table is not there yet."""
+    try:
+        return int(scalar(url, sql))
+    except psycopg.Error:
+        return None
+
+
+def wait_running(url: str, worker: Process, timeout: float = 90) -> None:
+    """Wait until ``worker`` says in its heartbeat that it is running."""
+    sql = f"SELECT count(*) FROM worker_heartbeats WHERE pid = {worker.pid} AND state = 'running'"
+    deadline = time.monotonic() + timeout
+    while count_or_none(url, sql) != 1:
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.1)
+
+
+def assert_each_lead_once(url: str, crm_log: Path, acknowledged: dict[str, str]) -> None:
+    """Every acknowledged lead is there and no other, each received, routed and synced
+    once, and created once in the (recording) CRM writing to ``crm_log``."""
+    n = len(acknowledged)
+    assert lead_ids(url) == set(acknowledged.values())  # none lost, none extra
+    assert timeline_counts(url) == {
+        "received": (n, n),
+        "lead.route": (n, n),
+        "crm.synced": (n, n),
+    }
+    creates = [c for c in RecordingCrm(crm_log).calls() if c["action"] == "create"]
+    assert sorted(c["lead"]["lead_id"] for c in creates) == sorted(acknowledged.values())

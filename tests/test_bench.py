@@ -9,7 +9,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 # bench-dedup's quality run needs the bench extra (Splink, recordlinkage), not installed here.
-NEEDS_EXTRA = {"dedup_quality"}
+NEEDS_EXTRA = {"dedup_quality", "dedup_sets", "dedup_splink"}  # the [bench] extra
 
 
 @pytest.mark.parametrize(

@@ -386,3 +386,34 @@ def test_a_bad_setting_is_named_in_one_line(leadflow_env: Setenv) -> None:
         "error: LEADFLOW_DB_POOL_SIZE: Input should be a valid integer, unable to parse string "
         "as an integer"
     ]
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"LEADFLOW_EMBEDDED_DATABASE": "false"},
+            "LEADFLOW_DATABASE_URL is not set, and this install starts no embedded PostgreSQL",
+        ),
+        ({"LEADFLOW_DATABASE_URL": "mysql://db/leads"}, "Leadflow needs PostgreSQL; got a 'mysql'"),
+    ],
+)
+def test_a_container_without_a_database_url_says_so_in_one_line(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    # As the image runs it: the embedded PostgreSQL is off (Dockerfile), no URL given.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "leadflow", "migrate"],
+        env={**base, "LEADFLOW_DATA_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
+    assert says in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "postgres").exists()  # nothing started, nothing written

@@ -6,6 +6,9 @@ from typing import Any
 
 import httpx
 import psycopg
+from alembic.script import ScriptDirectory
+
+from leadflow.migrate import alembic_config, head_revision
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
@@ -15,18 +18,41 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     assert ready.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
 
 
+async def _readyz_at(
+    client: httpx.AsyncClient, db: psycopg.Connection[dict[str, Any]], revision: str
+) -> httpx.Response:
+    """/readyz's answer while the database's schema says it is at ``revision``."""
+    (current,) = db.execute("SELECT version_num FROM alembic_version").fetchone().values()  # type: ignore[union-attr]
+    db.execute("UPDATE alembic_version SET version_num = %s", (revision,))
+    try:
+        return await client.get("/readyz")
+    finally:
+        db.execute("UPDATE alembic_version SET version_num = %s", (current,))
+
+
 async def test_readyz_reports_a_database_behind_on_migrations(
     client: httpx.AsyncClient, db: psycopg.Connection[dict[str, Any]]
 ) -> None:
-    (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone().values()  # type: ignore[union-attr]
-    db.execute("UPDATE alembic_version SET version_num = 'older'")
-    try:
-        response = await client.get("/readyz")
-    finally:
-        db.execute("UPDATE alembic_version SET version_num = %s", (revision,))
+    script = ScriptDirectory.from_config(alembic_config("postgresql://unused/"))
+    previous = script.get_revision(head_revision()).down_revision
+    assert isinstance(previous, str)
+
+    response = await _readyz_at(client, db, previous)
 
     assert response.status_code == 503
-    assert "run leadflow migrate" in response.json()["checks"]["migrations"]
+    assert response.json()["checks"]["migrations"] == (
+        f"at {previous}, this Leadflow needs {head_revision()}: run leadflow migrate"
+    )
+
+
+async def test_readyz_stays_ready_on_a_schema_a_later_release_migrated(
+    client: httpx.AsyncClient, db: psycopg.Connection[dict[str, Any]]
+) -> None:
+    # A rolling upgrade: the migration Job ran first; this replica is of the release before.
+    response = await _readyz_at(client, db, "a_later_release")
+
+    assert response.status_code == 200
+    assert response.json()["checks"]["migrations"] == "ok"
 
 
 async def test_openapi_documents_the_contract(client: httpx.AsyncClient) -> None:

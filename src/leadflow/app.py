@@ -25,6 +25,8 @@ from leadflow.routing.endpoints import router as routing_router
 from leadflow.scoring.events import router as events_router
 from leadflow.settings import Settings, admin_token, get_settings
 from leadflow.validation.endpoints import router as validation_router
+from leadflow.web.docs import router as docs_router
+from leadflow.web.landing import router as landing_router
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ def create_app(
         summary="Every form submission becomes a lead that is validated, deduplicated, "
         "scored, routed and followed up; nothing is lost.",
         lifespan=lifespan,
+        docs_url=None,  # web/docs.py serves them from vendored files, no CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(health_router)
@@ -81,6 +85,8 @@ def create_app(
     app.include_router(routing_router)
     app.include_router(pipeline_router)
     app.include_router(validation_router)
+    app.include_router(landing_router)
+    app.include_router(docs_router)
     static_dir = resources.files("leadflow") / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     return app

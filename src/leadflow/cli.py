@@ -8,6 +8,7 @@ from leadflow.analysis.cli import backtest, dedup, import_file, scoring_app
 from leadflow.commands.admin import check_config, init, migrate, status
 from leadflow.commands.common import Group
 from leadflow.commands.dlq import dlq
+from leadflow.commands.leads import leads
 from leadflow.commands.run import serve, worker
 from leadflow.routing.cli import route
 from leadflow.scoring.cli import rescore
@@ -27,6 +28,7 @@ app.command()(status)
 app.command()(migrate)
 app.command("check-config")(check_config)
 app.command()(init)
+app.add_typer(leads, name="leads")
 app.add_typer(dlq, name="dlq")
 app.command()(rescore)
 app.command()(dedup)

@@ -108,10 +108,20 @@ def stop_embedded() -> None:
         _embedded.pop().cleanup()
 
 
+class NoDatabase(ValueError):
+    """No database is configured and this install may not start an embedded one."""
+
+
 def database_url(settings: Settings) -> str:
-    """The libpq URL of the database: the configured one, else the embedded one."""
+    """The libpq URL of the database: the configured one, else the embedded one (unless
+    ``embedded_database`` is off: then NoDatabase)."""
     if settings.database_url:
         return libpq_url(settings.database_url)
+    if not settings.embedded_database:
+        raise NoDatabase(
+            "LEADFLOW_DATABASE_URL is not set, and this install starts no embedded PostgreSQL "
+            "(LEADFLOW_EMBEDDED_DATABASE=false): set it to postgresql://user:password@host/db"
+        )
     return start_embedded(settings.data_dir)
 
 

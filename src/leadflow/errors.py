@@ -10,11 +10,13 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from procrastinate.exceptions import ConnectorException
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from leadflow.rendering import render
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +110,40 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-async def _leadflow_error(request: Request, exc: Exception) -> JSONResponse:
+_HTML = ("text/html", "application/xhtml+xml")
+_JSON = ("application/json", PROBLEM_JSON)
+
+
+def prefers_html(accept: str) -> bool:
+    """A browser asking for a page (``Accept: text/html,...,*/*;q=0.8``), not an API
+    client: ``*/*``, no Accept, or JSON named as high as HTML keep problem+json."""
+    html = json = 0.0
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media.lower() in _HTML:
+            html = max(html, quality)
+        elif media.lower() in _JSON:
+            json = max(json, quality)
+    return html > 0 and html > json
+
+
+def _not_found_page(request: Request, detail: str) -> HTMLResponse:
+    page = render("not_found.html", path=request.url.path, detail=detail)
+    return HTMLResponse(page, status_code=404)
+
+
+async def _leadflow_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LeadflowError)
+    if exc.status == 404 and prefers_html(request.headers.get("accept", "")):
+        return _not_found_page(request, exc.detail)
     return problem(
         exc.status,
         code=exc.code,
@@ -121,8 +155,10 @@ async def _leadflow_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404 and prefers_html(request.headers.get("accept", "")):
+        return _not_found_page(request, "There is no page at this address.")
     phrase = HTTPStatus(exc.status_code).phrase
     return problem(
         exc.status_code,

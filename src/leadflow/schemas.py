@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from leadflow.errors import PROBLEM_JSON
 
@@ -42,3 +42,26 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def inline_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
+    """The JSON schema of ``adapter`` with its ``$defs`` written in place of each reference.
+
+    For a schema given by hand (``openapi_extra``): pydantic's references point at
+    ``#/$defs/...``, which an OpenAPI document does not have (ReDoc failed on the whole
+    document; Swagger UI on the operation). The models given so are not recursive."""
+    schema = adapter.json_schema()
+    defs: dict[str, Any] = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved

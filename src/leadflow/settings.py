@@ -31,6 +31,11 @@ class Settings(BaseSettings):
             "Unset: an embedded PostgreSQL is started with its data under data_dir."
         ),
     )
+    embedded_database: bool = Field(
+        default=True,
+        description="With database_url unset, start an embedded PostgreSQL (false: refuse "
+        "to start; the container image sets it, a container's disk is not for a database).",
+    )
     config: Path | None = Field(
         default=None, description="Path to leadflow.yaml; unset: the built-in demo config."
     )

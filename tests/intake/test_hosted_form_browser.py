@@ -7,46 +7,12 @@ the render time and the UTC offset into the lead.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.test_cli import _free_port, _start, _stop, _wait_ready
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-TOKEN = "browser-token"
-
-
-@pytest.fixture
-def chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("LEADFLOW_TEST_REQUIRE_BROWSER"):
-            pytest.fail("LEADFLOW_TEST_REQUIRE_BROWSER is set but chromium is not installed")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def demo_server(fresh_database: str, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LEADFLOW_DATABASE_URL": fresh_database,
-        "LEADFLOW_ADMIN_TOKEN": TOKEN,
-        "LEADFLOW_DATA_DIR": str(tmp_path),
-    }
-    env.pop("LEADFLOW_CONFIG", None)  # the built-in demo config, as `make serve` has it
-    process = _start(["serve", "--port", str(port)], env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process)
-        yield base
-    finally:
-        _stop(process)
+from tests.conftest import CHROMIUM_ARGS, DEMO_TOKEN
 
 
 @pytest.mark.slow
@@ -56,10 +22,7 @@ def test_a_person_submits_the_demo_form_in_a_browser(
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(timezone_id="Europe/Berlin", locale="de-DE")
         page.goto(f"{demo_server}/f/demo?utm_source=newsletter&utm_campaign=launch")
         page.fill("#f-email", "petra.klein@example.de")
@@ -71,11 +34,11 @@ def test_a_person_submits_the_demo_form_in_a_browser(
         page.wait_for_timeout(2500)  # people take longer than the 2 s spam guard
         page.screenshot(path=str(tmp_path / "form.png"))
         page.click("button[type=submit]")
-        page.wait_for_url("**/f/demo/thanks")
+        page.wait_for_url("**/f/demo/thanks?ref=*")
         assert "Thank you" in page.content()
         browser.close()
 
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
     items = httpx.get(f"{demo_server}/v1/leads", headers=headers).json()["items"]
     assert len(items) == 1
     lead = httpx.get(f"{demo_server}/v1/leads/{items[0]['id']}", headers=headers).json()

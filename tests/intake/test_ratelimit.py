@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,16 +28,6 @@ forms:
   contact: {}
 """
 URL = submissions_url()
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("LEADFLOW_TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("LEADFLOW_TEST_REQUIRE_REDIS"):
-            pytest.fail("LEADFLOW_TEST_REQUIRE_REDIS is set but LEADFLOW_TEST_REDIS_URL is not")
-        pytest.skip("no Redis configured (LEADFLOW_TEST_REDIS_URL)")
-    return url
 
 
 async def _limited_app(settings: Settings, database_url: str) -> FastAPI:

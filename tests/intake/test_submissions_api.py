@@ -34,8 +34,9 @@ async def test_json_submission_becomes_a_lead_with_its_first_job(
 
     assert response.status_code == 202
     body = response.json()
-    assert set(body) == {"lead_id", "submission_id", "status"}
+    assert set(body) == {"lead_id", "submission_id", "status", "lead_url"}
     assert body["status"] == "received"
+    assert body["lead_url"] == f"/v1/leads/{body['lead_id']}"
     lead = lead_row(db, body["lead_id"])
     assert (lead["email"], lead["first_name"], lead["last_name"]) == (
         "ana.weber@acme.de",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,20 @@ from leadflow.pipeline.worker import run_worker
 from leadflow.runtime import worker_context
 from leadflow.settings import Settings
 from tests.conftest import TEST_CONFIG
+from tests.pgcluster import Cluster
 
 
 @pytest.fixture
 def crm_log(tmp_path: Path) -> Path:
     return tmp_path / "crm.jsonl"
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    """A private PostgreSQL cluster (tests/pgcluster.py) that the test may stop and restart."""
+    cluster = Cluster()
+    yield cluster
+    cluster.destroy()
 
 
 @pytest.fixture

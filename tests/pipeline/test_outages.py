@@ -13,25 +13,26 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from leadflow.connectors.fakes import RecordingCrm
 from tests.pgcluster import Cluster
 from tests.processes import (
     Process,
+    assert_each_lead_once,
+    count_or_none,
     free_port,
     lead_ids,
+    leadflow_env,
     scalar,
     submit,
     submitting,
-    timeline_counts,
     wait_final,
     wait_ready,
+    wait_running,
 )
 
 CONFIG = """
@@ -49,52 +50,13 @@ connectors:
 """
 
 
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    cluster = Cluster()
-    yield cluster
-    cluster.destroy()
-
-
 def _env(tmp_path: Path, url: str, stalled_after: str = "3s") -> dict[str, str]:
-    config = tmp_path / "leadflow.yaml"
-    config.write_text(CONFIG.format(crm=tmp_path / "crm.jsonl", stalled_after=stalled_after))
-    return {
-        **os.environ,
-        "LEADFLOW_DATABASE_URL": url,
-        "LEADFLOW_ADMIN_TOKEN": "t",
-        "LEADFLOW_DATA_DIR": str(tmp_path),
-        "LEADFLOW_CONFIG": str(config),
-        "LEADFLOW_LOG_LEVEL": "WARNING",
-    }
+    config = CONFIG.format(crm=tmp_path / "crm.jsonl", stalled_after=stalled_after)
+    return leadflow_env(tmp_path, url, config)
 
 
 def _assert_each_lead_once(url: str, tmp_path: Path, acknowledged: dict[str, str]) -> None:
-    n = len(acknowledged)
-    assert lead_ids(url) == set(acknowledged.values())  # none lost, none extra
-    assert timeline_counts(url) == {
-        "received": (n, n),
-        "lead.route": (n, n),
-        "crm.synced": (n, n),
-    }
-    creates = [c for c in RecordingCrm(tmp_path / "crm.jsonl").calls() if c["action"] == "create"]
-    assert sorted(c["lead"]["lead_id"] for c in creates) == sorted(acknowledged.values())
-
-
-def _count_or_none(url: str, sql: str) -> int | None:
-    """``sql``'s count, or None while the database or the table is not there yet."""
-    try:
-        return int(scalar(url, sql))
-    except psycopg.Error:
-        return None
-
-
-def _wait_running(url: str, worker: Process) -> None:
-    sql = f"SELECT count(*) FROM worker_heartbeats WHERE pid = {worker.pid} AND state = 'running'"
-    deadline = time.monotonic() + 90
-    while _count_or_none(url, sql) != 1:
-        assert time.monotonic() < deadline, worker.log()
-        time.sleep(0.1)
+    assert_each_lead_once(url, tmp_path / "crm.jsonl", acknowledged)
 
 
 def _diagnose(url: str, acknowledged: dict[str, str]) -> str:
@@ -216,7 +178,7 @@ def test_workers_started_together_with_migrate_share_one_migration(
     api: Process | None = None
     try:
         deadline = time.monotonic() + 60
-        while _count_or_none(cluster.url, running) != 3:
+        while count_or_none(cluster.url, running) != 3:
             assert time.monotonic() < deadline, [worker.log() for worker in workers]
             time.sleep(0.2)
         api = Process(["serve", "--no-worker", "--port", str(port)], env, tmp_path / "api.log")
@@ -254,7 +216,7 @@ def test_a_deploy_that_restarts_every_worker_repeats_nothing(
             time.sleep(0.7)
             for i, old in enumerate(list(workers)):
                 workers[i] = Process(["worker", "--concurrency", "4"], env, logs)
-                _wait_running(cluster.url, workers[i])  # the new one works, then the old goes
+                wait_running(cluster.url, workers[i])  # the new one works, then the old goes
                 codes.append(old.stop())
         submitter.join(timeout=180)
         wait_final(cluster.url, {"synced": 300}, timeout=180)

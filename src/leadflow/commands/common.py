@@ -93,15 +93,19 @@ def where(settings: Settings) -> str:
 
 def database(settings: Settings, *, schema: bool = True) -> str:
     """The database URL, starting (or joining) the embedded PostgreSQL when none is
-    configured; with ``schema``, one with this Leadflow's schema, else a CliError."""
-    from leadflow.db import database_url
+    configured; with ``schema``, one with this Leadflow's schema, else a CliError (as for
+    a URL that is not PostgreSQL's, or none where no embedded one may start)."""
+    from leadflow.db import NoDatabase, database_url
 
-    if not settings.database_url and not (settings.data_dir / "postgres").exists():
+    embedded = not settings.database_url and settings.embedded_database
+    if embedded and not (settings.data_dir / "postgres").exists():
         typer.echo(
             f"Creating the embedded PostgreSQL in {settings.data_dir / 'postgres'} ...", err=True
         )
     try:
         url = database_url(settings)
+    except NoDatabase as exc:  # it says what to set
+        raise CliError(str(exc), 2) from exc
     except ValueError as exc:
         raise CliError(f"LEADFLOW_DATABASE_URL: {exc}", 2) from exc
     if schema:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from leadflow.config import Config, Form
@@ -64,7 +65,15 @@ def _redirect_target(form: Form, form_key: str, accepted: Accepted, request: Req
         and (next_origin in form.allowed_origins or next_origin == _own_origin(request))
     ):
         return accepted.next_url  # only to the form's own sites: no open redirect
-    return form.thank_you_url or f"/f/{form_key}/thanks"
+    target = form.thank_you_url or hosted.thanks_path(form_key)
+    parts = urlsplit(target)
+    own = not parts.netloc or _origin_of(target) == _own_origin(request)
+    if own and parts.path == hosted.thanks_path(form_key) and not parts.query:
+        # Our own thank-you page shows the visitor the lead's id as a reference; another
+        # site's page is sent nothing it did not ask for.
+        origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+        return origin + hosted.thanks_url(form_key, accepted.lead_id)
+    return target
 
 
 @router.post(
@@ -152,6 +161,15 @@ async def hosted_form(form_key: str, runtime: RuntimeDep) -> HTMLResponse:
     summary="The hosted thank-you page",
     responses=problem_responses(404, 422),
 )
-async def hosted_thanks(form_key: str, runtime: RuntimeDep) -> HTMLResponse:
+async def hosted_thanks(
+    form_key: str,
+    runtime: RuntimeDep,
+    ref: Annotated[
+        str | None,
+        Query(max_length=64, description="The lead id, shown to the visitor as a reference."),
+    ] = None,
+) -> HTMLResponse:
+    """Where a plain HTML post of the hosted form lands; shows the lead id as a reference
+    (anything but a lead id in ``ref`` is left out)."""
     form = _form(runtime.config, form_key)
-    return HTMLResponse(hosted.render_thanks(form_key, form))
+    return HTMLResponse(hosted.render_thanks(form_key, form, hosted.reference_of(ref)))

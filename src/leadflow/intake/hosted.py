@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
-
-from jinja2 import Environment, PackageLoader, select_autoescape
+from urllib.parse import urlencode
 
 from leadflow.config import Form
 from leadflow.fields import LEAD_FIELDS, NEXT_URL, RENDERED_AT, Kind
-
-_env = Environment(
-    loader=PackageLoader("leadflow", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+from leadflow.rendering import render
 
 DEFAULT_INPUTS = ("full_name", "email", "company", "phone", "message")
+REFERENCE = "ref"  # the thank-you page's query parameter: the lead id, shown as a reference
 _INPUT_TYPES = {Kind.EMAIL: "email", Kind.PHONE: "tel", Kind.URL: "url", Kind.TEXT: "text"}
 
 
@@ -52,7 +47,8 @@ def inputs_for(form: Form) -> list[Input]:
 
 
 def render_form(form_key: str, form: Form) -> str:
-    return _env.get_template("form.html").render(
+    return render(
+        "form.html",
         form_key=form_key,
         form=form,
         inputs=inputs_for(form),
@@ -63,5 +59,23 @@ def render_form(form_key: str, form: Form) -> str:
     )
 
 
-def render_thanks(form_key: str, form: Form) -> str:
-    return _env.get_template("thanks.html").render(form_key=form_key, form=form)
+def render_thanks(form_key: str, form: Form, reference: uuid.UUID | None = None) -> str:
+    """The thank-you page; ``reference`` (the lead's id) is shown for the visitor to quote."""
+    return render("thanks.html", form_key=form_key, form=form, reference=reference)
+
+
+def thanks_url(form_key: str, lead_id: uuid.UUID) -> str:
+    """The hosted thank-you page that shows the visitor the lead's id as a reference."""
+    return f"{thanks_path(form_key)}?{urlencode({REFERENCE: str(lead_id)})}"
+
+
+def thanks_path(form_key: str) -> str:
+    return f"/f/{form_key}/thanks"
+
+
+def reference_of(value: str | None) -> uuid.UUID | None:
+    """The reference a thank-you page was given, when it is a lead id at all."""
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None

@@ -5,16 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from leadflow.fields import HONEYPOT_DEFAULT, LEAD_FIELDS, NEXT_URL, RENDERED_AT, Kind, LeadField
 from leadflow.intake.parsing import ACCEPTED_TYPES
 
 
 class SubmissionAccepted(BaseModel):
-    lead_id: uuid.UUID
+    """The submission is stored and its lead queued for processing."""
+
+    lead_id: uuid.UUID = Field(description="The lead this submission made.")
     submission_id: uuid.UUID
-    status: str
+    status: str = Field(description="The lead's status when it was stored: received.")
+    lead_url: str = Field(
+        description="Where the lead can be read as it moves through the pipeline: "
+        "GET /v1/leads/{lead_id}, relative to this server, with the admin bearer token.",
+        examples=["/v1/leads/0b7e1d2c-6a3f-4c1e-9f4e-2d8c5a7b9e10"],
+    )
 
 
 # The lead fields the document shows by name; any other works the same way.

@@ -54,11 +54,19 @@ class Accepted:
     next_url: str | None
 
     def body(self) -> dict[str, str]:
+        """The 202 answer (``schemas.SubmissionAccepted``): what was stored, and where the
+        lead can be read (the admin API) as it moves through the pipeline."""
         return {
             "lead_id": str(self.lead_id),
             "submission_id": str(self.submission_id),
             "status": self.status,
+            "lead_url": lead_path(self.lead_id),
         }
+
+
+def lead_path(lead_id: uuid.UUID) -> str:
+    """Where the admin API shows the lead (``GET /v1/leads/{id}``, bearer token)."""
+    return f"/v1/leads/{lead_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,14 @@ async def list_leads(
     cursor: Annotated[
         str | None, Query(max_length=512, description="next_cursor of the previous page.")
     ] = None,
+    email: Annotated[
+        str | None,
+        Query(max_length=320, description="Only the live leads of this email address."),
+    ] = None,
 ) -> LeadPage:
     """Leads, newest first, a page at a time."""
     return await service.list_leads(
-        session, status=status.value if status else None, limit=limit, cursor=cursor
+        session, status=status.value if status else None, limit=limit, cursor=cursor, email=email
     )
 
 

@@ -145,13 +145,18 @@ async def page(
     status: str | None,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
+    email_key: str | None = None,
 ) -> tuple[Sequence[Lead], int]:
-    """Newest first; ``after`` is the (created_at, id) of the last lead already seen."""
+    """Newest first; ``after`` is the (created_at, id) of the last lead already seen;
+    ``email_key``: only the live leads (not merged away) of that email."""
     query = select(Lead)
     count = select(func.count()).select_from(Lead)
     if status is not None:
         query = query.where(Lead.status == status)
         count = count.where(Lead.status == status)
+    if email_key is not None:
+        same = (Lead.email_key == email_key, Lead.duplicate_of.is_(None))
+        query, count = query.where(*same), count.where(*same)
     if after is not None:
         query = query.where(tuple_(Lead.created_at, Lead.id) < tuple_(*after))
     query = query.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)

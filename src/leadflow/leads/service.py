@@ -23,6 +23,7 @@ from leadflow.leads.schemas import (
 )
 from leadflow.models import LeadMatch, MatchStatus
 from leadflow.stage import Batch
+from leadflow.validation.email import analyse_email
 
 
 def encode_cursor(created_at: datetime, lead_id: uuid.UUID) -> str:
@@ -79,10 +80,27 @@ async def get_lead(session: AsyncSession, lead_id: uuid.UUID) -> LeadOut:
 
 
 async def list_leads(
-    session: AsyncSession, *, status: str | None, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    email: str | None = None,
 ) -> LeadPage:
+    """A page of leads, newest first; with ``email``, the live leads of that address (its
+    match key: case, ``+tags`` and Gmail's dots do not count)."""
     after = decode_cursor(cursor) if cursor else None
-    leads, total = await repository.page(session, status=status, limit=limit, after=after)
+    key = None
+    if email is not None:
+        key = analyse_email(email).key
+        if key is None:
+            raise ValidationFailed(
+                f"{email!r} is not an email address.",
+                errors=[{"field": "email", "reason": "not an email address"}],
+            )
+    leads, total = await repository.page(
+        session, status=status, limit=limit, after=after, email_key=key
+    )
     next_cursor = None
     if len(leads) == limit:
         next_cursor = encode_cursor(leads[-1].created_at, leads[-1].id)

@@ -9,23 +9,20 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadflow.config import Config
 from leadflow.config.scoring import LEAD_EXTRA
 from leadflow.fields import LEAD_FIELDS
 from leadflow.leads import repository as leads
-from leadflow.models import Activity as ActivityRow
 from leadflow.models import Lead
 from leadflow.models.base import utcnow
+from leadflow.scoring import repository
 from leadflow.scoring.engine import Activity, LeadView, ScoreResult, ruleset_version, score
 from leadflow.stage import Batch, StageResult, StateKey
 
 # How far back behaviour is read: no rule can look further than a year.
 HORIZON_DAYS = 366
-_ACTIVITY = (ActivityRow.type, ActivityRow.occurred_at, ActivityRow.name, ActivityRow.path)
 # How many activity rows ``link_batch`` linked to each lead of a batch, for ``score_lead``.
 LINKED = StateKey[dict[uuid.UUID, int]]("scoring.linked", dict)
 # Each lead's view (``view_of``): read once per batch, routing reads the one scoring read.
@@ -45,55 +42,24 @@ async def link_activities(
     claim goes to the first); how many rows each lead got.
 
     The same statement reads the leads' behaviour for ``view_of``: the rows linked
-    before and the rows it links (a data-modifying CTE's rows are not visible to
-    the rest of its statement, so they come from its RETURNING)."""
-    wanted: dict[str, list[Any]] = {"positions": [], "lead_ids": [], "anonymous": [], "emails": []}
+    before and the rows it links."""
+    wanted: list[tuple[int, uuid.UUID, str | None, str | None]] = []
     for position, lead in enumerate(going):
         submissions = await leads.submissions(session, batch, lead.id)
         anonymous = sorted({s.anonymous_id for s in submissions if s.anonymous_id})
         # a row per anonymous id, or one for the email alone
         ids: list[str | None] = [*anonymous] if anonymous or not lead.email_key else [None]
-        for anonymous_id in ids:
-            wanted["positions"].append(position)
-            wanted["lead_ids"].append(lead.id)
-            wanted["anonymous"].append(anonymous_id)
-            wanted["emails"].append(lead.email_key)
+        wanted.extend((position, lead.id, anonymous_id, lead.email_key) for anonymous_id in ids)
     since = _horizon(now)
-    params = wanted | {"batch": [lead.id for lead in going], "since": since}
     activity: dict[uuid.UUID, list[Activity]] = {lead.id: [] for lead in going}
     linked: Counter[uuid.UUID] = Counter()
-    for r in await session.execute(_LINK_ACTIVITIES, params):
+    for r in await repository.link_and_read(session, wanted, [lead.id for lead in going], since):
         if r.occurred_at >= since:
             activity[r.lead_id].append(Activity(r.type, r.occurred_at, r.name, r.path))
         linked[r.lead_id] += r.new
     for lead in going:
         await _remember_view(session, batch, lead, activity[lead.id])
     return {lead.id: linked[lead.id] for lead in going}
-
-
-# Link to each lead (:lead_ids, with their :positions in the batch) the unlinked rows of
-# its anonymous ids (:anonymous, one row each; NULL for none) or email (:emails, maybe
-# NULL), the batch's first lead first; and read the rows of the leads (:batch) since :since.
-_LINK_ACTIVITIES = text(
-    "WITH wanted AS (SELECT * FROM unnest(:positions, :lead_ids, :anonymous, :emails) "
-    "AS w(position, lead_id, anonymous_id, email_key)), "
-    "chosen AS (SELECT DISTINCT ON (a.id) a.id, w.lead_id FROM activities a JOIN wanted w "
-    "ON a.anonymous_id = w.anonymous_id OR a.email_key = w.email_key "
-    "WHERE a.lead_id IS NULL ORDER BY a.id, w.position), "
-    "linked AS (UPDATE activities a SET lead_id = c.lead_id FROM chosen c "
-    "WHERE a.id = c.id AND a.lead_id IS NULL "
-    "RETURNING a.lead_id, a.type, a.occurred_at, a.name, a.path) "
-    "SELECT lead_id, type, occurred_at, name, path, false AS new FROM activities "
-    "WHERE lead_id = ANY(:batch) AND occurred_at >= :since "
-    "UNION ALL SELECT *, true FROM linked"
-).bindparams(
-    bindparam("positions", type_=ARRAY(Integer)),
-    bindparam("lead_ids", type_=ARRAY(ActivityRow.lead_id.type)),
-    bindparam("anonymous", type_=ARRAY(ActivityRow.anonymous_id.type)),
-    bindparam("emails", type_=ARRAY(ActivityRow.email_key.type)),
-    bindparam("batch", type_=ARRAY(ActivityRow.lead_id.type)),
-    bindparam("since", type_=ActivityRow.occurred_at.type),
-)
 
 
 async def link_batch(
@@ -119,11 +85,7 @@ async def view_of(session: AsyncSession, batch: Batch, lead: Lead, now: datetime
     cached = batch.state(VIEWS).get(lead.id)
     if cached is not None:
         return dataclasses.replace(cached, fields=fields_of(lead), quality=lead.quality or {})
-    rows = await session.execute(
-        select(*_ACTIVITY)
-        .where(ActivityRow.lead_id == lead.id)
-        .where(ActivityRow.occurred_at >= _horizon(now))
-    )
+    rows = await repository.activity_since(session, lead.id, _horizon(now))
     activity = [Activity(r.type, r.occurred_at, r.name, r.path) for r in rows]
     return await _remember_view(session, batch, lead, activity)
 
@@ -225,18 +187,7 @@ async def rescore(session: AsyncSession, lead: Lead, config: Config, why: str) -
 async def rescore_outdated(session: AsyncSession, config: Config, limit: int) -> int:
     """Re-score up to ``limit`` leads whose score came from other rules than the current."""
     version = ruleset_version(config.scoring)
-    query = (
-        select(Lead)
-        .where(
-            Lead.score.is_not(None),
-            Lead.duplicate_of.is_(None),
-            Lead.ruleset_version.is_distinct_from(version),
-        )
-        .order_by(Lead.created_at.desc())
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    outdated = (await session.scalars(query)).all()
+    outdated = await repository.outdated_leads(session, version, limit)
     for lead in outdated:
         await rescore(session, lead, config, "rules changed")
     return len(outdated)
@@ -248,19 +199,7 @@ DECAY_REFRESH = timedelta(days=1)
 
 async def rescore_decaying(session: AsyncSession, config: Config, limit: int) -> int:
     """Re-score leads holding behaviour points that were last scored a day or more ago."""
-    query = (
-        select(Lead)
-        .where(
-            Lead.score.is_not(None),
-            Lead.duplicate_of.is_(None),
-            Lead.score_breakdown.contains([{"category": "behaviour"}]),
-            Lead.updated_at < utcnow() - DECAY_REFRESH,
-        )
-        .order_by(Lead.updated_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    leads_ = (await session.scalars(query)).all()
+    leads_ = await repository.decaying_leads(session, utcnow() - DECAY_REFRESH, limit)
     for lead in leads_:
         await rescore(session, lead, config, "behaviour points decayed")
     return len(leads_)
