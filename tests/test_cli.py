@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -259,7 +260,11 @@ def test_serve_prints_a_short_banner_and_the_token_only_when_it_is_new(tmp_path:
     first, second = logs
     assert first[0] == f"Creating the embedded PostgreSQL in {data / 'postgres'} ..."
     banner = first[1 : first.index(next(line for line in first if "form 'demo'" in line)) + 1]
-    assert banner[0].startswith("Leadflow 0.1.0 is ready on http://127.0.0.1:")
+    assert re.fullmatch(
+        r"Leadflow 0\.1\.0 is ready: open (http://127\.0\.0\.1:\d+)/ in a browser "
+        r"\(API docs: \1/docs\)",
+        banner[0],
+    ), banner[0]
     assert banner[1:5] == [
         f"  data:   {data}",
         "  config: built-in demo config (set LEADFLOW_CONFIG)",
@@ -417,3 +422,17 @@ def test_a_container_without_a_database_url_says_so_in_one_line(
     assert says in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "postgres").exists()  # nothing started, nothing written
+
+
+def test_token_prints_the_admin_token_serve_uses(tmp_path: Path, leadflow_env: Setenv) -> None:
+    leadflow_env("LEADFLOW_DATA_DIR", str(tmp_path))
+
+    first = runner.invoke(app, ["token"])
+    again = runner.invoke(app, ["token"])
+    leadflow_env("LEADFLOW_ADMIN_TOKEN", "chosen-by-me")
+    chosen = runner.invoke(app, ["token"])
+
+    assert first.exit_code == 0
+    assert first.output == (tmp_path / "admin-token").read_text()  # generated once, kept
+    assert again.output == first.output
+    assert chosen.output == "chosen-by-me\n"

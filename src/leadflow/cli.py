@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from leadflow.analysis.cli import backtest, dedup, import_file, scoring_app
-from leadflow.commands.admin import check_config, init, migrate, status
+from leadflow.commands.admin import check_config, init, migrate, status, token
 from leadflow.commands.common import Group
 from leadflow.commands.dlq import dlq
 from leadflow.commands.leads import leads
@@ -28,6 +28,7 @@ app.command()(status)
 app.command()(migrate)
 app.command("check-config")(check_config)
 app.command()(init)
+app.command()(token)
 app.add_typer(leads, name="leads")
 app.add_typer(dlq, name="dlq")
 app.command()(rescore)

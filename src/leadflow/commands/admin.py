@@ -1,4 +1,4 @@
-"""``leadflow status``, ``migrate``, ``check-config`` and ``init``: a deployment's upkeep."""
+"""``leadflow status``, ``migrate``, ``check-config``, ``init``, ``token``: upkeep."""
 
 from __future__ import annotations
 
@@ -89,3 +89,15 @@ def init(
         raise typer.Exit(1)
     file.write_text(builtin_text(STARTER_CONFIG), encoding="utf-8")
     typer.echo(f"Wrote {file}. Check it with: leadflow check-config {file}")
+
+
+def token() -> None:
+    """Print the admin API's bearer token (generated once and kept in the data directory,
+    unless LEADFLOW_ADMIN_TOKEN is set).
+
+    Examples:
+      curl -s http://127.0.0.1:8000/v1/status -H "Authorization: Bearer $(leadflow token)"
+    """
+    from leadflow.settings import admin_token
+
+    typer.echo(admin_token(get_settings()))

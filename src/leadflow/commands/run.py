@@ -81,7 +81,7 @@ def banner(base: str, config: Config, token_generated: bool) -> str:
 
     settings = get_settings()
     lines = [
-        f"Leadflow {__version__} is ready on {base}  (dashboard: {base}/dashboard)",
+        f"Leadflow {__version__} is ready: open {base}/ in a browser (API docs: {base}/docs)",
         f"  data:   {settings.data_dir}",
         f"  config: {settings.config or 'built-in demo config (set LEADFLOW_CONFIG)'}",
         f"  database: {where(settings).removeprefix('the ')}",
