@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Serving needs only Leadflow and its dependencies; the dev tools (pytest, Playwright,
+# mypy, ruff...) are for `make test` and `make lint`. A dev install serves too.
+SERVE_STAMP := $(VENV)/.installed-serve
 
 .DEFAULT_GOAL := help
 .PHONY: help install serve worker test lint fmt check-migrations bench-intake bench-pipeline bench-dedup bench-backtest clean
@@ -10,19 +13,25 @@ STAMP  := $(VENV)/.installed
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(SERVE_STAMP)
+
+$(SERVE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(SERVE_STAMP)
 
 install: $(STAMP) ## Create the virtualenv in .venv with Leadflow and its dev tools
 
-serve: $(STAMP) ## Run Leadflow on http://127.0.0.1:8000 (embedded PostgreSQL + demo config unless configured)
-	$(BIN)/leadflow serve
+serve: $(SERVE_STAMP) ## Run Leadflow on http://127.0.0.1:8000 (embedded PostgreSQL + demo config unless configured)
+	$(BIN)/leadflow serve $(ARGS)
 
-worker: $(STAMP) ## Run a worker process only
-	$(BIN)/leadflow worker
+worker: $(SERVE_STAMP) ## Run a worker process only
+	$(BIN)/leadflow worker $(ARGS)
 
 test: $(STAMP) ## Run the whole test suite (machine's PostgreSQL/Redis if LEADFLOW_TEST_* set, else embedded)
 	$(BIN)/pytest

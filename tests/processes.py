@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psycopg
@@ -100,7 +100,15 @@ class Process:
         self._log.close()
 
 
-def wait_ready(base: str, process: Process, timeout: float = 60) -> None:
+class Running(Protocol):
+    """What ``wait_ready`` watches: a process that may die, and what it logged."""
+
+    def alive(self) -> bool: ...
+
+    def log(self) -> str: ...
+
+
+def wait_ready(base: str, process: Running, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.alive(), process.log()

@@ -121,7 +121,8 @@ def apply(lead: Lead, result: ScoreResult) -> dict[str, Any]:
 
 
 def score_note(lead: Lead, reasons: int = 3) -> str | None:
-    """``Score 65 (hot): Decision maker (vp) +25; Business email +15; ...`` for the CRM."""
+    """The CRM note: ``Score 70 (hot): Decision maker (vp) +25; Interested in enterprise
+    +20; Business email +15``, the strongest reasons first."""
     if lead.score is None:
         return None
     lines = sorted(lead.score_breakdown or [], key=lambda line: -abs(int(line["points"])))
