@@ -79,6 +79,7 @@ def _ours(clone: Path) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.timeout(INSTALL_AND_START + 180)
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_serve_on_a_fresh_clone_serves_a_lead_and_stops_clean(tmp_path: Path) -> None:
     clone, home = tmp_path / "clone", tmp_path / "data-home"

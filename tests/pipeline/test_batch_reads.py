@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from leadflow.config import Config, load_config_text
+from leadflow.settings import get_settings
 from tests.dedup.test_dedup_step import get
 from tests.dedup.test_import import leadflow, write
 from tests.pipeline.conftest import drain, events_of
@@ -204,7 +205,11 @@ async def test_each_lead_of_a_batch_is_routed_by_its_own_account_and_company(
     db: psycopg.Connection[Row],
     tmp_path: Path,
     operator_env: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    (tmp_path / "batch-reads.yaml").write_text(CONFIG)  # the import checks its owners in it
+    monkeypatch.setenv("LEADFLOW_CONFIG", str(tmp_path / "batch-reads.yaml"))
+    get_settings.cache_clear()
     accounts = write(
         tmp_path / "accounts.csv",
         [

@@ -294,7 +294,7 @@ async def test_route_explain_is_a_dry_run(
     bad = await asyncio.to_thread(CliRunner().invoke, cli, ["route", "--lead", "[1]"])
 
     assert first.exit_code == 0, first.output
-    assert first.output.splitlines()[0] == ("To capped@x.com by rule 'vip' (owner, round robin).")
+    assert first.output.splitlines()[0] == ("To capped@x.com by rule 'vip' (its owner).")
     assert "capped@x.com" in first.output.splitlines()[1]
     assert again.output.splitlines()[0] == "To a@x.com by rule 'team' (team 'sales', round robin)."
     assert bad.exit_code == 2

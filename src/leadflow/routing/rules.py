@@ -317,15 +317,19 @@ def _by_rule(
     if chosen is not None:
         skipped = [c for c in candidates if c.skipped]
         also = f"; skipped {len(skipped)} unavailable" if skipped else ""
-        where = f"team {target.team!r}" if target.team else "owner"
+        # a rule that names one owner has no strategy to speak of
+        how = (
+            f"team {target.team!r}, {rule.strategy.replace('_', ' ')}"
+            if target.team
+            else "its owner"
+        )
         return RoutingDecision(
             owner=chosen.email,
             rule=rule.id,
             strategy=rule.strategy,
             candidates=tuple(candidates),
             steps=tuple(steps),
-            sentence=f"To {chosen.email} by rule {rule.id!r} ({where}, "
-            f"{rule.strategy.replace('_', ' ')}{also}).",
+            sentence=f"To {chosen.email} by rule {rule.id!r} ({how}{also}).",
             turn=turn,
         )
     queue = config.routing.fallback_queue
