@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from leadflow.config import load_config_text
 from tests.processes import Process, free_port, wait_ready
 from tests.readme import Block, Command, blocks
 
@@ -115,3 +116,11 @@ def test_a_shown_line_must_be_printed_in_order(tmp_path: Path) -> None:
     assert thing.missing("Score 70 (hot)\nstatus: routed\n") == "Score … (hot)"  # order counts
     assert thing.missing("status: received\n") == "status: routed"
     assert other.expected == ()
+
+
+def test_every_config_the_readme_shows_is_valid() -> None:
+    shown = [b for b in blocks(README) if b.lang == "yaml"]
+    assert shown, "the README shows no config"
+    for block in shown:
+        config = load_config_text(block.text, f"README.md:{block.line}")  # raises, naming the line
+        assert config.forms, f"README.md:{block.line}: a config without a form takes no lead"
