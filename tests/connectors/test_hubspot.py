@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from typer.testing import CliRunner
 
+from leadflow.cli import app as cli
 from leadflow.config import Config, ConfigError
 from leadflow.connectors import crm_from_config
 from leadflow.connectors.hubspot import HubSpotCrm
@@ -143,12 +146,32 @@ async def test_an_unreachable_hubspot_is_retryable() -> None:
 
 
 def test_a_missing_token_variable_is_a_config_error_naming_it(
-    config: Config, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    config: Config, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("HUBSPOT_TOKEN")
 
     with pytest.raises(ConfigError, match="environment variable HUBSPOT_TOKEN is not set"):
         crm_from_config(config, tmp_path)
+
+
+def test_check_config_names_the_file_and_the_unset_token_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HUBSPOT_TOKEN", raising=False)
+    file = tmp_path / "leadflow.yaml"
+    file.write_text("connectors:\n  crm: {kind: hubspot, token_env: HUBSPOT_TOKEN}\n")
+
+    missing = CliRunner().invoke(cli, ["check-config", str(file)])
+    monkeypatch.setenv("HUBSPOT_TOKEN", TOKEN)
+    present = CliRunner().invoke(cli, ["check-config", str(file)])
+
+    assert missing.exit_code == 2
+    assert missing.output == (
+        f"{file}: connectors.crm.token_env: environment variable HUBSPOT_TOKEN is not set "
+        "(the HubSpot private app's access token)\n"
+    )
+    assert present.exit_code == 0
+    assert f"{file}: OK" in present.output
 
 
 async def test_a_routed_lead_is_synced_and_a_returning_person_updates_the_contact(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leadflow.config import Config, ConfigError, ConfigIssue
 from leadflow.config.schema import HubSpotCrm as HubSpotTarget
 from leadflow.connectors.base import CrmConnector
 from leadflow.connectors.fakes import RecordingCrm
-from leadflow.connectors.hubspot import HubSpotCrm
+
+if TYPE_CHECKING:
+    from leadflow.connectors.hubspot import HubSpotCrm
 
 _recording: dict[Path, RecordingCrm] = {}
 _hubspot: dict[tuple[str, str, float], HubSpotCrm] = {}
@@ -32,6 +36,16 @@ def crm_from_config(config: Config, data_dir: Path) -> CrmConnector | None:
     return _recording[path]
 
 
+def check_crm(config: Config, data_dir: Path, source: Path | None) -> None:
+    """Build the configured CRM connector now, so what only the environment can spoil (a
+    token's variable unset) is a ConfigError naming the config file before any lead waits."""
+    try:
+        crm_from_config(config, data_dir)
+    except ConfigError as exc:
+        where = str(source or "the built-in demo config")
+        raise ConfigError([dataclasses.replace(i, file=where) for i in exc.issues]) from None
+
+
 def _hubspot_from(target: HubSpotTarget) -> HubSpotCrm:
     """The HubSpot connector; its token is read from the environment now, and a missing
     one is a config error naming the variable."""
@@ -48,10 +62,12 @@ def _hubspot_from(target: HubSpotTarget) -> HubSpotCrm:
                 )
             ]
         )
+    from leadflow.connectors.hubspot import HubSpotCrm  # its client is slow to import
+
     key = (token, target.base_url, target.timeout.total_seconds())
     if key not in _hubspot:
         _hubspot[key] = HubSpotCrm(token, target.base_url, timeout=key[2])
     return _hubspot[key]
 
 
-__all__ = ["CrmConnector", "crm_from_config"]
+__all__ = ["CrmConnector", "check_crm", "crm_from_config"]
