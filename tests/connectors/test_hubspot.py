@@ -22,7 +22,7 @@ from leadflow.stage import PermanentFailure, RetryableFailure
 from tests.connectors.fake_hubspot import TOKEN, FakeHubSpot, serve
 from tests.factories import crm_lead, lead_view, submit
 from tests.pipeline.conftest import config_with_crm, drain
-from tests.pipeline.test_batches import as_one_batch, statuses, submitted
+from tests.pipeline.test_batches import synced_together
 from tests.pipeline.test_engine import fast_forward, lead_status
 
 Row = dict[str, Any]
@@ -235,12 +235,8 @@ async def test_a_refused_lead_is_a_dead_letter_with_hubspots_message(
 async def test_leads_written_together_are_one_batch_upsert(
     app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], hubspot: FakeHubSpot
 ) -> None:
-    lead_ids = await submitted(client, *({"email": f"team{n}@acme.de"} for n in range(3)))
-    await as_one_batch(app, db, lead_ids)
+    await synced_together(app, client, db, 3)
 
-    await drain(app)
-
-    assert statuses(db, lead_ids) == ["synced"] * 3
     assert hubspot.calls(UPSERT) == 1
     assert sorted(c["properties"]["email"] for c in hubspot.contacts.values()) == [
         f"team{n}@acme.de" for n in range(3)
