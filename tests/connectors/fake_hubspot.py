@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from hubspot.crm.contacts import (  # type: ignore[import-untyped]
+from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInputUpsert,
 )
-from hubspot.crm.objects.notes import (  # type: ignore[import-untyped]
+from hubspot.crm.objects.notes import (
     PublicObjectSearchRequest,
     SimplePublicObjectInputForCreate,
 )

@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import urllib3
-from hubspot import HubSpot  # type: ignore[import-untyped]
-from hubspot.crm.contacts import (  # type: ignore[import-untyped]
+from hubspot import HubSpot
+from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInputUpsert,
     SimplePublicObjectBatchInputUpsert,
 )
-from hubspot.crm.objects.notes import (  # type: ignore[import-untyped]
+from hubspot.crm.objects.notes import (
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
