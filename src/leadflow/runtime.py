@@ -17,6 +17,7 @@ import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from leadflow.config import Config, ConfigError, load_config
+from leadflow.connectors import check_crm
 from leadflow.connectors.base import Notifier
 from leadflow.connectors.fakes import NullNotifier
 from leadflow.db import create_engine, session_factory
@@ -96,7 +97,9 @@ def _mtime(path: Path) -> float | None:
 
 
 async def start(settings: Settings, config: Config, database_url: str) -> Runtime:
-    """Open the pools: the process's runtime, until ``close``."""
+    """Open the pools: the process's runtime, until ``close``. A CRM connector that
+    cannot be built (its token's variable unset) stops the start with a ConfigError."""
+    check_crm(config, settings.data_dir, settings.config)
     engine = create_engine(database_url, pool_size=settings.db_pool_size)
     connector = contextlib.ExitStack()
     connector.enter_context(

@@ -7,20 +7,37 @@ double of its CRM (a local server, or the vendor's sandbox when one is configure
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from leadflow.connectors.base import CrmConnector
 from leadflow.connectors.fakes import RecordingCrm
+from leadflow.connectors.hubspot import HubSpotCrm
+from tests.connectors.fake_hubspot import TOKEN, FakeHubSpot, serve
+
+_servers: list[ThreadingHTTPServer] = []  # the local CRMs started for one test
+
+
+def _hubspot(folder: Path) -> CrmConnector:
+    fake = FakeHubSpot()
+    _servers.append(serve(fake))
+    return HubSpotCrm(TOKEN, fake.url, timeout=2)
+
 
 CRMS: dict[str, Callable[[Path], CrmConnector]] = {
     "recording": lambda folder: RecordingCrm(folder / "crm.jsonl"),
+    "hubspot": _hubspot,
 }
 
 
 @pytest.fixture(params=sorted(CRMS))
-def crm(request: pytest.FixtureRequest, tmp_path: Path) -> CrmConnector:
+def crm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CrmConnector]:
     """Each CRM connector in turn, with a CRM of its own that has no records yet."""
-    return CRMS[request.param](tmp_path)
+    yield CRMS[request.param](tmp_path)
+    while _servers:
+        server = _servers.pop()
+        server.shutdown()
+        server.server_close()

@@ -36,13 +36,18 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture
 def config(crm_log: Path) -> Config:
     """The test config with a (recording) CRM, and a short retry schedule for it."""
+    return config_with_crm(f"{{kind: recording, path: {crm_log}}}")
+
+
+def config_with_crm(crm: str) -> Config:
+    """The test config with ``crm`` (YAML flow) as its CRM, and a short retry schedule."""
     return load_config_text(
         TEST_CONFIG
         + f"""
 pipeline:
   retry: {{crm.sync: [10s, 1m, 1h]}}
 connectors:
-  crm: {{kind: recording, path: {crm_log}}}
+  crm: {crm}
 """,
         "test.yaml",
     )

@@ -55,6 +55,17 @@ async def as_one_batch(app: FastAPI, db: psycopg.Connection[Row], lead_ids: list
     assert jobs == [{"task_name": "lead.process_batch", "args": {"lead_ids": lead_ids}}]
 
 
+async def synced_together(
+    app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], count: int
+) -> list[str]:
+    """Submit ``count`` people, write them as one batch, run the worker: all synced."""
+    lead_ids = await submitted(client, *({"email": f"team{n}@acme.de"} for n in range(count)))
+    await as_one_batch(app, db, lead_ids)
+    await drain(app)
+    assert statuses(db, lead_ids) == ["synced"] * count
+    return lead_ids
+
+
 def statuses(db: psycopg.Connection[Row], lead_ids: Sequence[str]) -> list[str]:
     rows = db.execute(
         "SELECT id::text, status FROM leads WHERE id = ANY(%s::uuid[])", (list(lead_ids),)
@@ -74,12 +85,8 @@ def job_states(db: psycopg.Connection[Row]) -> list[tuple[str, str]]:
 async def test_leads_written_together_are_processed_and_synced_as_one_batch(
     app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row], crm_log: Path
 ) -> None:
-    lead_ids = await submitted(client, *({"email": f"team{n}@acme.de"} for n in range(4)))
-    await as_one_batch(app, db, lead_ids)
+    lead_ids = await synced_together(app, client, db, 4)
 
-    await drain(app)
-
-    assert statuses(db, lead_ids) == ["synced"] * 4
     for lead_id in lead_ids:
         assert events_of(db, lead_id) == [*STAGE_EVENTS, "crm.synced"]
     # One job for the stages, one CRM call for the four records.

@@ -69,8 +69,17 @@ def check_config(
     ] = None,
 ) -> None:
     """Validate a config file; errors name the file, the line and the field."""
-    path = file or get_settings().config
+    from leadflow.config import ConfigError
+    from leadflow.connectors import check_crm
+
+    settings = get_settings()
+    path = file or settings.config
     config = config_or_exit(path)
+    try:
+        check_crm(config, settings.data_dir, path)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
     typer.echo(
         f"{path or 'built-in demo config'}: OK ({len(config.forms)} forms, "
         f"{len(config.owners)} owners, {len(config.sla)} SLA policies)"

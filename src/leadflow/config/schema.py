@@ -299,8 +299,23 @@ class RecordingCrm(Strict):
     path: str = "crm-dry-run.jsonl"
 
 
+class HubSpotCrm(Strict):
+    """HubSpot's CRM API: contacts upserted by email, a note per lead; the private app's
+    access token is read from the environment variable ``token_env`` (never the file)."""
+
+    kind: Literal["hubspot"]
+    token_env: str = Field(default="HUBSPOT_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    base_url: str = Field(default="https://api.hubapi.com", pattern=r"^https?://[^/\s]+")
+    timeout: Duration = Field(
+        default=timedelta(seconds=10), description="The longest one HubSpot call may take."
+    )
+
+
+CrmTarget = Annotated[RecordingCrm | HubSpotCrm, Field(discriminator="kind")]
+
+
 class Connectors(Strict):
-    crm: RecordingCrm | None = None
+    crm: CrmTarget | None = None
 
 
 class Config(Strict):
