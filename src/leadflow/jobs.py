@@ -33,6 +33,7 @@ job_app = procrastinate.App(
         "leadflow.pipeline.tasks",
         "leadflow.pipeline.crm",
         "leadflow.pipeline.maintenance",
+        "leadflow.pipeline.alerts",
     ],
 )
 

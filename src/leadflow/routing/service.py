@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadflow.config import Config
 from leadflow.config.routing import Absence, Owner
 from leadflow.errors import NotFound, ValidationFailed
+from leadflow.jobs import defer_named
 from leadflow.leads import repository as leads
 from leadflow.models import Account, Lead, OwnerAbsence
 from leadflow.models.base import utcnow
@@ -213,6 +214,14 @@ async def assign(
             lead.id,
             "alert.routing",
             {"alert": decision.alert, "queue": decision.queue, "sentence": decision.sentence},
+        )
+        # Sent by a job once this transaction commits (a rolled-back routing alerts no one).
+        await defer_named(
+            session,
+            "alert.send",
+            kind="triage",
+            message=f"{decision.alert}: {decision.sentence}",
+            detail={"lead_id": str(lead.id), "queue": decision.queue},
         )
 
 
