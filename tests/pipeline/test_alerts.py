@@ -6,12 +6,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from leadflow.app import create_app
+from leadflow.config import load_config_text
+from leadflow.connectors.base import Alert
 from leadflow.connectors.fakes import RecordingNotifier
+from leadflow.connectors.notify import AppriseNotifier
+from leadflow.settings import Settings
 from leadflow.stage import PermanentFailure
+from tests.conftest import TEST_CONFIG
 from tests.pipeline.conftest import drain
 from tests.pipeline.test_engine import FlakyCrm, submit, use_crm
+from tests.receivers import Receiver
 
 
 async def test_a_dead_letter_alerts_the_people_subscribed(
@@ -29,3 +37,19 @@ async def test_a_dead_letter_alerts_the_people_subscribed(
     assert "failed for good" in alert.message
     assert alert.detail["task"] == "crm.sync"
     assert "HTTP 401: token revoked" in str(alert.detail["error"])
+
+
+async def test_a_runtime_with_notify_targets_sends_through_apprise(
+    settings: Settings, database_url: str, receiver: Receiver
+) -> None:
+    config = load_config_text(
+        TEST_CONFIG
+        + f"connectors:\n  notify:\n    - {{url: '{receiver.url}', on: [pipeline_stalled]}}\n"
+    )
+    application = create_app(settings, config=config, database_url=database_url)
+    async with LifespanManager(application):
+        notifier = application.state.runtime.notifier
+        await notifier.notify(Alert("pipeline_stalled", "no worker has run for 10m"))
+
+    assert isinstance(notifier, AppriseNotifier)
+    assert receiver.bodies[0]["title"] == "Leadflow: pipeline stalled"
