@@ -15,13 +15,16 @@ class Receiver:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.raw: list[tuple[dict[str, str], str]] = []  # headers and body, as received
         self.status = 200
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                raw = self.rfile.read(length).decode()
+                receiver.raw.append((dict(self.headers.items()), raw))
+                receiver.bodies.append(json.loads(raw))
                 self.send_response(receiver.status)
                 self.end_headers()
 
@@ -30,6 +33,7 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"json://127.0.0.1:{self.server.server_port}/alerts"
+        self.http_url = f"http://127.0.0.1:{self.server.server_port}/hooks"
 
 
 @contextmanager
