@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadflow.config import Config
 from leadflow.config.routing import Absence, Owner
 from leadflow.errors import NotFound, ValidationFailed
-from leadflow.jobs import defer_named
+from leadflow.jobs import defer_named, queue_webhooks
 from leadflow.leads import repository as leads
 from leadflow.models import Account, Lead, OwnerAbsence
 from leadflow.models.base import utcnow
@@ -251,6 +251,9 @@ async def route_lead(session: AsyncSession, held: Batch, lead: Lead, config: Con
     }
     if decision.alert:
         detail["alert"] = decision.alert
+    await queue_webhooks(
+        session, config, "lead.routed", lead.id, {"lead_id": str(lead.id), **detail}
+    )
     return StageResult(detail)
 
 
