@@ -27,6 +27,7 @@ from leadflow import migrate
 from leadflow.app import create_app
 from leadflow.config import Config, load_config_text
 from leadflow.settings import Settings, get_settings
+from tests.receivers import Receiver, running_receiver
 
 ADMIN_TOKEN = "test-admin-token"
 CLIENT_IP = "203.0.113.7"
@@ -238,3 +239,10 @@ def queued_leads(db: psycopg.Connection[dict[str, Any]]) -> list[str]:
         "FROM procrastinate_jobs WHERE task_name IN ('lead.process', 'lead.process_batch')"
     ).fetchall()
     return sorted(lead_id for row in rows for lead_id in row["ids"])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP endpoint (tests/receivers.py) that keeps each JSON body it is sent."""
+    with running_receiver() as receiver:
+        yield receiver

@@ -33,6 +33,8 @@ job_app = procrastinate.App(
         "leadflow.pipeline.tasks",
         "leadflow.pipeline.crm",
         "leadflow.pipeline.maintenance",
+        "leadflow.pipeline.alerts",
+        "leadflow.pipeline.webhooks",
     ],
 )
 
@@ -145,3 +147,22 @@ async def queue_rescore(
         lead_id=str(lead_id),
         why=why,
     )
+
+
+async def queue_webhooks(
+    session: AsyncSession, config: Config, event: str, lead_id: uuid.UUID, data: dict[str, Any]
+) -> None:
+    """A ``webhook.deliver`` job per endpoint subscribed to ``event``, in ``session``'s
+    transaction: the event and its deliveries commit together, or neither does."""
+    for index, endpoint in enumerate(config.connectors.webhooks):
+        if event in endpoint.events:
+            await defer_named(
+                session,
+                "webhook.deliver",
+                endpoint=index,
+                url=endpoint.url,
+                msg_id=f"msg_{uuid.uuid4().hex}",
+                event=event,
+                lead_id=str(lead_id),
+                data=data,
+            )

@@ -20,6 +20,7 @@ from leadflow.config import Config, ConfigError, load_config
 from leadflow.connectors import check_crm
 from leadflow.connectors.base import Notifier
 from leadflow.connectors.fakes import NullNotifier
+from leadflow.connectors.notify import AppriseNotifier
 from leadflow.db import create_engine, session_factory
 from leadflow.intake.ratelimit import IntakeRateLimiter
 from leadflow.intake.writer import GroupCommit
@@ -119,6 +120,8 @@ async def start(settings: Settings, config: Config, database_url: str) -> Runtim
         intake=GroupCommit(sessions),
         _connector=connector,
     )
+    if config.connectors.notify:
+        runtime.notifier = AppriseNotifier(config.connectors.notify)
     if settings.config is not None:
         # Every process (API replicas, workers) sees a changed file within seconds.
         runtime._watcher = asyncio.create_task(runtime._watch(CONFIG_CHECK_SECONDS))

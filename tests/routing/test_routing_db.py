@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from leadflow.app import create_app
 from leadflow.config import Config, load_config_text
+from leadflow.connectors.fakes import RecordingNotifier
 from leadflow.db import transaction
 from leadflow.intake.service import queue_new_leads
 from leadflow.leads import repository as leads
@@ -75,6 +76,8 @@ async def test_round_robin_stays_even_with_several_workers_at_once(
 async def test_capacity_holds_under_concurrency_and_the_rest_is_triaged(
     app: FastAPI, client: httpx.AsyncClient, db: psycopg.Connection[Row]
 ) -> None:
+    notifier = RecordingNotifier()
+    app.state.runtime.notifier = notifier
     for n in range(12):
         await submit(client, f"buyer{n}@capped{n}.com", company="Capped Inc")
 
@@ -90,6 +93,10 @@ async def test_capacity_holds_under_concurrency_and_the_rest_is_triaged(
     ).fetchall()
     assert len(alerts) == 7
     assert alerts[0]["detail"]["alert"] == "no one available in owner:capped@x.com"
+    triage = [a for a in notifier.alerts if a.kind == "triage"]  # sent by alert.send jobs
+    assert len(triage) == 7
+    assert triage[0].message.startswith("no one available in owner:capped@x.com: ")
+    assert {a.detail["queue"] for a in triage} == {"triage"}
 
 
 async def test_capacity_and_round_robin_hold_within_one_batch(

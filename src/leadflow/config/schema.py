@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from leadflow.config.base import Duration, Slug, Strict
+from leadflow.config.connectors import NotifyTarget, Webhook
 from leadflow.config.durations import parse_duration
 from leadflow.config.routing import Owner, Queue, Routing, Team, check_routing
 from leadflow.config.scoring import Scoring
@@ -316,6 +317,8 @@ CrmTarget = Annotated[RecordingCrm | HubSpotCrm, Field(discriminator="kind")]
 
 class Connectors(Strict):
     crm: CrmTarget | None = None
+    notify: list[NotifyTarget] = Field(default_factory=list)
+    webhooks: list[Webhook] = Field(default_factory=list)
 
 
 class Config(Strict):

@@ -12,6 +12,7 @@ from leadflow.dedup import repository
 from leadflow.dedup.service import judge, merge
 from leadflow.dedup.survivorship import restore_ownership
 from leadflow.errors import Conflict, NotFound, ValidationFailed
+from leadflow.jobs import queue_webhooks
 from leadflow.leads import repository as leads
 from leadflow.models import Lead, LeadStatus, MatchStatus
 from leadflow.models.base import utcnow
@@ -55,6 +56,8 @@ async def merge_by_person(
     await leads.add_event(
         session, duplicate.id, "lead.merged", {"into": str(survivor.id), "by": by, **result}
     )
+    data = {"lead_id": str(duplicate.id), "into": str(survivor.id), "by": by}
+    await queue_webhooks(session, config, "lead.merged", duplicate.id, data)
     return survivor, result
 
 

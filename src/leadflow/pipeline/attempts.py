@@ -16,7 +16,7 @@ from typing import Any
 import procrastinate
 
 from leadflow.db import transaction
-from leadflow.jobs import defer_once
+from leadflow.jobs import defer_named, defer_once
 from leadflow.leads import repository as leads
 from leadflow.pipeline import service
 from leadflow.pipeline.retry import Decision
@@ -82,6 +82,12 @@ async def record_failures(call_next: Any, context: procrastinate.JobContext, wor
                 args=job.task_kwargs,
                 error=error,
             )
+            if decision.dead and job.task_name != "alert.send":
+                detail = {"job_id": job.id, "task": job.task_name, "error": str(error)[:500]}
+                message = f"job {job.task_name} #{job.id} failed for good: {decision.reason}"
+                await defer_named(
+                    session, "alert.send", kind="dead_letter", message=message, detail=detail
+                )
         raise AttemptFailed(error, decision) from error
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadflow.config import Config
 from leadflow.config.routing import Absence, Owner
 from leadflow.errors import NotFound, ValidationFailed
+from leadflow.jobs import defer_named, queue_webhooks
 from leadflow.leads import repository as leads
 from leadflow.models import Account, Lead, OwnerAbsence
 from leadflow.models.base import utcnow
@@ -214,6 +215,14 @@ async def assign(
             "alert.routing",
             {"alert": decision.alert, "queue": decision.queue, "sentence": decision.sentence},
         )
+        # Sent by a job once this transaction commits (a rolled-back routing alerts no one).
+        await defer_named(
+            session,
+            "alert.send",
+            kind="triage",
+            message=f"{decision.alert}: {decision.sentence}",
+            detail={"lead_id": str(lead.id), "queue": decision.queue},
+        )
 
 
 async def decide_for(
@@ -242,6 +251,9 @@ async def route_lead(session: AsyncSession, held: Batch, lead: Lead, config: Con
     }
     if decision.alert:
         detail["alert"] = decision.alert
+    await queue_webhooks(
+        session, config, "lead.routed", lead.id, {"lead_id": str(lead.id), **detail}
+    )
     return StageResult(detail)
 
 
